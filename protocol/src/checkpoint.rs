@@ -1,0 +1,1 @@
+//! C2SP checkpoints (being written).

@@ -1,0 +1,1 @@
+//! certnet-testnet library.

@@ -1,0 +1,1 @@
+//! Helpers for certnet end-to-end tests.
