@@ -8,7 +8,9 @@
 //! - [`merkle`]: RFC 9162 Merkle tree hashes, inclusion and consistency proofs, incremental tree.
 //! - [`checkpoint`]: C2SP tlog-checkpoints signed as C2SP signed notes.
 
+pub mod cbor;
 pub mod checkpoint;
 pub mod id;
 pub mod keys;
 pub mod merkle;
+pub mod record;
