@@ -9,8 +9,10 @@
 //! - [`checkpoint`]: C2SP tlog-checkpoints signed as C2SP signed notes.
 
 pub mod cbor;
+pub mod chain;
 pub mod checkpoint;
 pub mod id;
 pub mod keys;
 pub mod merkle;
 pub mod record;
+pub mod sync;
