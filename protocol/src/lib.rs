@@ -16,3 +16,5 @@ pub mod keys;
 pub mod merkle;
 pub mod record;
 pub mod sync;
+pub mod audit;
+pub mod export;
