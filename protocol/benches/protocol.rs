@@ -10,7 +10,9 @@ use certnet_protocol::export::export_log;
 use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::AuthorSecret;
 use certnet_protocol::merkle::{Frontier, leaf_hash};
-use certnet_protocol::record::{FeedPosition, Payload, VerifiedRecord, cose, sample, sign_record, verify_record};
+use certnet_protocol::record::{
+    FeedPosition, Payload, VerifiedRecord, cose, sample, sign_record, verify_record,
+};
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
 use rayon::prelude::*;
 
@@ -21,7 +23,11 @@ fn chain(secret: &AuthorSecret, n: u64) -> Vec<VerifiedRecord> {
     let mut prev: Option<RecordId> = None;
     (1..=n)
         .map(|seq| {
-            let at = FeedPosition { seq, prev, time: 1_795_000_000_000 + seq };
+            let at = FeedPosition {
+                seq,
+                prev,
+                time: 1_795_000_000_000 + seq,
+            };
             let r = sign_record(NET, sample::incident(seq), at, secret).expect("sample signs");
             prev = Some(r.id());
             r
@@ -36,31 +42,53 @@ fn records(c: &mut Criterion) {
     let payload_bytes = signed.record().payload_bytes().to_vec();
     let signed_msg = cose::sig_structure(&payload_bytes);
     let author = secret.public();
-    let sig: [u8; 64] = bytes[bytes.len() - 64..].try_into().expect("64-byte signature");
-    println!("typical incident: {} bytes signed, {} bytes payload", bytes.len(), payload_bytes.len());
+    let sig: [u8; 64] = bytes[bytes.len() - 64..]
+        .try_into()
+        .expect("64-byte signature");
+    println!(
+        "typical incident: {} bytes signed, {} bytes payload",
+        bytes.len(),
+        payload_bytes.len()
+    );
 
     let mut g = c.benchmark_group("record");
     g.throughput(Throughput::Elements(1));
     g.bench_function("sign (validate+encode+sign)", |b| {
         b.iter(|| {
-            let at = FeedPosition { seq: 1, prev: None, time: 1 };
+            let at = FeedPosition {
+                seq: 1,
+                prev: None,
+                time: 1,
+            };
             sign_record(NET, black_box(sample::incident(1)), at, &secret)
         })
     });
-    g.bench_function("encode payload", |b| b.iter(|| black_box(signed.payload()).to_cbor()));
-    g.bench_function("decode payload", |b| b.iter(|| Payload::from_cbor(black_box(&payload_bytes))));
+    g.bench_function("encode payload", |b| {
+        b.iter(|| black_box(signed.payload()).to_cbor())
+    });
+    g.bench_function("decode payload", |b| {
+        b.iter(|| Payload::from_cbor(black_box(&payload_bytes)))
+    });
     g.bench_function("verify_strict (one core)", |b| {
         b.iter(|| author.verify_strict(black_box(&signed_msg), &sig))
     });
-    g.bench_function("decode+verify (one core)", |b| b.iter(|| verify_record(black_box(&bytes), NET)));
+    g.bench_function("decode+verify (one core)", |b| {
+        b.iter(|| verify_record(black_box(&bytes), NET))
+    });
     g.finish();
 
-    let many: Vec<Vec<u8>> = chain(&secret, 4096).into_iter().map(|r| r.into_bytes()).collect();
+    let many: Vec<Vec<u8>> = chain(&secret, 4096)
+        .into_iter()
+        .map(|r| r.into_bytes())
+        .collect();
     let msgs: Vec<(Vec<u8>, [u8; 64])> = many
         .iter()
         .map(|b| {
             let r = verify_record(b, NET).expect("valid");
-            (cose::sig_structure(r.record().payload_bytes()), b[b.len() - 64..].try_into().expect("sig"))
+            (
+                cose::sig_structure(r.record().payload_bytes()),
+                b[b.len() - 64..].try_into().expect("sig"),
+            )
         })
         .collect();
     let mut g = c.benchmark_group("all cores");
@@ -76,7 +104,9 @@ fn records(c: &mut Criterion) {
 }
 
 fn merkle(c: &mut Criterion) {
-    let leaves: Vec<[u8; 32]> = (0u64..1_000_000).map(|i| leaf_hash(&i.to_be_bytes())).collect();
+    let leaves: Vec<[u8; 32]> = (0u64..1_000_000)
+        .map(|i| leaf_hash(&i.to_be_bytes()))
+        .collect();
     let mut g = c.benchmark_group("merkle");
     g.sample_size(10);
     g.throughput(Throughput::Elements(leaves.len() as u64));
@@ -92,7 +122,10 @@ fn merkle(c: &mut Criterion) {
 
 fn audit_export(c: &mut Criterion) {
     let secret = AuthorSecret::from_seed(&[2; 32]);
-    let entries: Vec<Vec<u8>> = chain(&secret, 100_000).into_iter().map(|r| r.into_bytes()).collect();
+    let entries: Vec<Vec<u8>> = chain(&secret, 100_000)
+        .into_iter()
+        .map(|r| r.into_bytes())
+        .collect();
     let (file, _) = export_log(Vec::new(), NET, &secret, &entries, &[]).expect("export");
     println!("100k-entry export: {} bytes", file.len());
     let mut g = c.benchmark_group("audit");

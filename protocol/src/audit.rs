@@ -85,7 +85,9 @@ pub enum AuditError {
         reason: String,
     },
     /// Fewer entries than the checkpoint's size.
-    #[error("file ends after {got} entries but the checkpoint covers {expected} (entries dropped or file truncated)")]
+    #[error(
+        "file ends after {got} entries but the checkpoint covers {expected} (entries dropped or file truncated)"
+    )]
     Truncated {
         /// Checkpoint size.
         expected: u64,
@@ -93,7 +95,9 @@ pub enum AuditError {
         got: u64,
     },
     /// The entries do not hash to the checkpoint's root.
-    #[error("merkle root of the {size} entries does not match the signed checkpoint (entries altered, reordered or replaced)")]
+    #[error(
+        "merkle root of the {size} entries does not match the signed checkpoint (entries altered, reordered or replaced)"
+    )]
     RootMismatch {
         /// Entries hashed.
         size: u64,
@@ -121,7 +125,10 @@ fn who(author: &Option<AuthorKey>, seq: &Option<u64>) -> String {
 impl AuditError {
     /// True when the file could not be read (exit code 2), false when it does not verify (exit 1).
     pub fn is_io(&self) -> bool {
-        matches!(self, AuditError::Io(_) | AuditError::Format(ExportError::Io(_)))
+        matches!(
+            self,
+            AuditError::Io(_) | AuditError::Format(ExportError::Io(_))
+        )
     }
 }
 
@@ -145,12 +152,18 @@ pub fn audit<R: BufRead>(
     if let Some(expected) = options.expected_key
         && expected != header.key
     {
-        return Err(AuditError::UnexpectedKey { expected, got: header.key });
+        return Err(AuditError::UnexpectedKey {
+            expected,
+            got: header.key,
+        });
     }
     let verifier = VerifierKey::new(header.origin.clone(), header.key).map_err(|e| {
-        AuditError::Format(ExportError::Header(format!("origin is not a valid note key name: {e}")))
+        AuditError::Format(ExportError::Header(format!(
+            "origin is not a valid note key name: {e}"
+        )))
     })?;
-    let cp = checkpoint::open(header.checkpoint.as_bytes(), &verifier).map_err(AuditError::Checkpoint)?;
+    let cp = checkpoint::open(header.checkpoint.as_bytes(), &verifier)
+        .map_err(AuditError::Checkpoint)?;
     if cp.origin() != header.origin {
         return Err(AuditError::OriginMismatch {
             header: header.origin.clone(),
@@ -176,20 +189,21 @@ pub fn audit<R: BufRead>(
     let mut state = ChainState::default();
     let mut frontier = Frontier::new();
     let mut consistent_with = None;
-    let check_old = |frontier: &Frontier, consistent_with: &mut Option<u64>| -> Result<(), AuditError> {
-        if let Some(old) = &old
-            && old.size() == frontier.size()
-        {
-            if frontier.root() != *old.root() {
-                return Err(AuditError::OldCheckpoint(format!(
-                    "the first {} entries do not match it: this log rewrote history",
-                    old.size()
-                )));
+    let check_old =
+        |frontier: &Frontier, consistent_with: &mut Option<u64>| -> Result<(), AuditError> {
+            if let Some(old) = &old
+                && old.size() == frontier.size()
+            {
+                if frontier.root() != *old.root() {
+                    return Err(AuditError::OldCheckpoint(format!(
+                        "the first {} entries do not match it: this log rewrote history",
+                        old.size()
+                    )));
+                }
+                *consistent_with = Some(old.size());
             }
-            *consistent_with = Some(old.size());
-        }
-        Ok(())
-    };
+            Ok(())
+        };
     check_old(&frontier, &mut consistent_with)?;
 
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
@@ -205,17 +219,36 @@ pub fn audit<R: BufRead>(
             None => break,
         }
         if batch.len() == BATCH {
-            verify_batch(&header.net, &mut batch, &mut state, &mut frontier, &check_old, &mut consistent_with)?;
+            verify_batch(
+                &header.net,
+                &mut batch,
+                &mut state,
+                &mut frontier,
+                &check_old,
+                &mut consistent_with,
+            )?;
             progress(frontier.size(), cp.size());
         }
     }
-    verify_batch(&header.net, &mut batch, &mut state, &mut frontier, &check_old, &mut consistent_with)?;
+    verify_batch(
+        &header.net,
+        &mut batch,
+        &mut state,
+        &mut frontier,
+        &check_old,
+        &mut consistent_with,
+    )?;
     progress(frontier.size(), cp.size());
     if frontier.size() < cp.size() {
-        return Err(AuditError::Truncated { expected: cp.size(), got: frontier.size() });
+        return Err(AuditError::Truncated {
+            expected: cp.size(),
+            got: frontier.size(),
+        });
     }
     if frontier.root() != *cp.root() {
-        return Err(AuditError::RootMismatch { size: frontier.size() });
+        return Err(AuditError::RootMismatch {
+            size: frontier.size(),
+        });
     }
 
     let mut index = 0u64;
@@ -235,13 +268,20 @@ pub fn audit<R: BufRead>(
                 }
             },
         };
-        let proof = EquivocationProof::from_cbor(&bytes, &header.net)
-            .map_err(|e| AuditError::Fork { index, reason: e.to_string() })?;
+        let proof =
+            EquivocationProof::from_cbor(&bytes, &header.net).map_err(|e| AuditError::Fork {
+                index,
+                reason: e.to_string(),
+            })?;
         forks.push((proof.author(), proof.seq()));
         index += 1;
     }
 
-    let mut heads: Vec<_> = state.heads.into_iter().map(|(a, (s, id))| (a, s, id)).collect();
+    let mut heads: Vec<_> = state
+        .heads
+        .into_iter()
+        .map(|(a, (s, id))| (a, s, id))
+        .collect();
     heads.sort_by_key(|h| h.0);
     Ok(AuditSummary {
         header,
@@ -268,7 +308,7 @@ fn verify_batch(
     check_old: &impl Fn(&Frontier, &mut Option<u64>) -> Result<(), AuditError>,
     consistent_with: &mut Option<u64>,
 ) -> Result<(), AuditError> {
-    let results: Vec<(Result<VerifiedRecord, (Option<(AuthorKey, u64)>, RecordError)>, Hash)> = batch
+    let results: Vec<(EntryResult, Hash)> = batch
         .par_iter()
         .map(|bytes| (verify_entry(bytes, net), leaf_hash(bytes)))
         .collect();
@@ -287,7 +327,9 @@ fn verify_batch(
             seq: Some(record.seq()),
             reason: format!("breaks the author's chain: {e}"),
         })?;
-        state.heads.insert(record.author(), (record.seq(), record.id()));
+        state
+            .heads
+            .insert(record.author(), (record.seq(), record.id()));
         frontier.push(leaf);
         check_old(frontier, consistent_with)?;
     }
@@ -295,8 +337,11 @@ fn verify_batch(
     Ok(())
 }
 
+/// A verified entry, or why not (with author and seq when the record decodes).
+type EntryResult = Result<VerifiedRecord, (Option<(AuthorKey, u64)>, RecordError)>;
+
 /// Verifies one entry, keeping author and seq for the error when the record decodes.
-fn verify_entry(bytes: &[u8], net: &str) -> Result<VerifiedRecord, (Option<(AuthorKey, u64)>, RecordError)> {
+fn verify_entry(bytes: &[u8], net: &str) -> EntryResult {
     let record = Record::decode(bytes).map_err(|e| (None, e))?;
     let who = (record.payload().author, record.payload().seq);
     record.verify(net).map_err(|e| (Some(who), e))

@@ -47,9 +47,15 @@ pub fn export_log<W: Write>(
     let mut frontier = Frontier::new();
     entries.iter().for_each(|e| frontier.push(leaf_hash(e)));
     let origin = log_origin(net, &secret.public());
-    let cp = Checkpoint::new(origin.clone(), frontier.size(), frontier.root()).map_err(io::Error::other)?;
+    let cp = Checkpoint::new(origin.clone(), frontier.size(), frontier.root())
+        .map_err(io::Error::other)?;
     let note = checkpoint::sign(&cp, &origin, secret).map_err(io::Error::other)?;
-    let header = ExportHeader { net: net.to_owned(), origin, key: secret.public(), checkpoint: note };
+    let header = ExportHeader {
+        net: net.to_owned(),
+        origin,
+        key: secret.public(),
+        checkpoint: note,
+    };
     let mut writer = ExportWriter::new(out, &header)?;
     for e in entries {
         writer.entry(e)?;
@@ -108,7 +114,7 @@ impl ExportHeader {
     }
 
     fn from_value(v: Value) -> Result<Self, String> {
-        let Value::Map(entries) = v else {
+        let Value::Map(mut entries) = v else {
             return Err("must be a map".into());
         };
         let mut get = |name: &str| {
@@ -118,13 +124,18 @@ impl ExportHeader {
                 .map(|i| entries.swap_remove(i).1)
                 .ok_or_else(|| format!("missing `{name}`"))
         };
-        let text = |v: Value, name: &str| v.into_text().map_err(|_| format!("`{name}` must be text"));
+        let text =
+            |v: Value, name: &str| v.into_text().map_err(|_| format!("`{name}` must be text"));
         if text(get("format")?, "format")? != FORMAT {
-            return Err(format!("`format` must be `{FORMAT}`: this is not a certnet export"));
+            return Err(format!(
+                "`format` must be `{FORMAT}`: this is not a certnet export"
+            ));
         }
         let version = get("version")?;
         if version.as_integer() != Some(FORMAT_VERSION.into()) {
-            return Err(format!("unsupported export version {version:?} (this reads version 1)"));
+            return Err(format!(
+                "unsupported export version {version:?} (this reads version 1)"
+            ));
         }
         let header = ExportHeader {
             net: text(get("net")?, "net")?,
@@ -132,7 +143,9 @@ impl ExportHeader {
             key: get("key")?
                 .as_bytes()
                 .ok_or("`key` must be bytes")
-                .and_then(|b| AuthorKey::from_slice(b).map_err(|_| "`key` must be a valid ed25519 key"))?,
+                .and_then(|b| {
+                    AuthorKey::from_slice(b).map_err(|_| "`key` must be a valid ed25519 key")
+                })?,
             checkpoint: text(get("checkpoint")?, "checkpoint")?,
         };
         if let Some((k, _)) = entries.first() {
@@ -217,7 +230,11 @@ impl<R: Read> Read for Recording<'_, R> {
 impl<R: BufRead> ExportReader<R> {
     /// Reads the header.
     pub fn new(mut input: R) -> Result<(Self, ExportHeader), ExportError> {
-        let mut rec = Recording { inner: &mut input, seen: Vec::new(), limit: MAX_HEADER };
+        let mut rec = Recording {
+            inner: &mut input,
+            seen: Vec::new(),
+            limit: MAX_HEADER,
+        };
         let value: Value = ciborium::from_reader(&mut rec).map_err(|e| match e {
             ciborium::de::Error::Io(e) if e.kind() == io::ErrorKind::UnexpectedEof => {
                 ExportError::Header("file ends inside the header".into())
@@ -243,13 +260,17 @@ impl<R: BufRead> ExportReader<R> {
         let item = self.items;
         self.items += 1;
         let bad = |reason: String| ExportError::Item { item, reason };
-        let first = self.read_byte()?.ok_or_else(|| bad("unexpected end".into()))?;
+        let first = self
+            .read_byte()?
+            .ok_or_else(|| bad("unexpected end".into()))?;
         match first {
             0x40..=0x5b => Ok(Some(ExportItem::Entry(self.read_bstr_body(first, item)?))),
             0x82 => {
                 let mut proof = vec![0x82];
                 for _ in 0..2 {
-                    let head = self.read_byte()?.ok_or_else(|| bad("file ends inside a fork proof".into()))?;
+                    let head = self
+                        .read_byte()?
+                        .ok_or_else(|| bad("file ends inside a fork proof".into()))?;
                     if !(0x40..=0x5b).contains(&head) {
                         return Err(bad("a fork proof must hold two byte strings".into()));
                     }
@@ -259,7 +280,9 @@ impl<R: BufRead> ExportReader<R> {
                 }
                 Ok(Some(ExportItem::Fork(proof)))
             }
-            other => Err(bad(format!("expected an entry (byte string) or a fork proof, found initial byte 0x{other:02x}"))),
+            other => Err(bad(format!(
+                "expected an entry (byte string) or a fork proof, found initial byte 0x{other:02x}"
+            ))),
         }
     }
 
@@ -274,7 +297,10 @@ impl<R: BufRead> ExportReader<R> {
 
     /// Reads a byte string's length (shortest form only) and body, bounded by [`MAX_RECORD`].
     fn read_bstr_body(&mut self, first: u8, item: u64) -> Result<Vec<u8>, ExportError> {
-        let bad = |reason: &str| ExportError::Item { item, reason: reason.to_owned() };
+        let bad = |reason: &str| ExportError::Item {
+            item,
+            reason: reason.to_owned(),
+        };
         let extra = match first & 0x1f {
             n @ 0..=23 => return self.read_body(u64::from(n), item),
             24 => 1,
@@ -296,15 +322,21 @@ impl<R: BufRead> ExportReader<R> {
 
     fn read_body(&mut self, len: u64, item: u64) -> Result<Vec<u8>, ExportError> {
         if len > MAX_RECORD as u64 {
-            return Err(ExportError::Item { item, reason: format!("{len} bytes is larger than any record ({MAX_RECORD})") });
+            return Err(ExportError::Item {
+                item,
+                reason: format!("{len} bytes is larger than any record ({MAX_RECORD})"),
+            });
         }
         let mut body = vec![0u8; len as usize];
-        self.input.read_exact(&mut body).map_err(|e| match e.kind() {
-            io::ErrorKind::UnexpectedEof => {
-                ExportError::Item { item, reason: "file ends inside this item (truncated)".into() }
-            }
-            _ => ExportError::Io(e),
-        })?;
+        self.input
+            .read_exact(&mut body)
+            .map_err(|e| match e.kind() {
+                io::ErrorKind::UnexpectedEof => ExportError::Item {
+                    item,
+                    reason: "file ends inside this item (truncated)".into(),
+                },
+                _ => ExportError::Io(e),
+            })?;
         Ok(body)
     }
 }

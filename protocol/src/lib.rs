@@ -8,13 +8,13 @@
 //! - [`merkle`]: RFC 9162 Merkle tree hashes, inclusion and consistency proofs, incremental tree.
 //! - [`checkpoint`]: C2SP tlog-checkpoints signed as C2SP signed notes.
 
+pub mod audit;
 pub mod cbor;
 pub mod chain;
 pub mod checkpoint;
+pub mod export;
 pub mod id;
 pub mod keys;
 pub mod merkle;
 pub mod record;
 pub mod sync;
-pub mod audit;
-pub mod export;
