@@ -1,4 +1,5 @@
 //! Export files and their audit: a good log passes; every kind of tampering is caught and named.
+#![allow(clippy::unwrap_used)] // a failed unwrap is a failed test
 
 use certnet_protocol::audit::{AuditError, AuditOptions, audit};
 use certnet_protocol::chain::EquivocationProof;
