@@ -303,9 +303,15 @@ fn fork_proofs_are_verified() {
     let b = chain(1, 2, 50);
     let proof = EquivocationProof::new(a[1].clone(), b[1].clone()).unwrap();
     let entries = vec![a[0].bytes().to_vec(), a[1].bytes().to_vec()];
-    let file = export_log(Vec::new(), NET, &node_key(), &entries, &[proof.clone()])
-        .unwrap()
-        .0;
+    let file = export_log(
+        Vec::new(),
+        NET,
+        &node_key(),
+        &entries,
+        std::slice::from_ref(&proof),
+    )
+    .unwrap()
+    .0;
     let s = run(&file).unwrap();
     assert_eq!(s.forks, vec![(proof.author(), 2)]);
     // Corrupt the second record inside the proof.
