@@ -1,1 +1,3 @@
 //! certnet node library.
+
+pub mod store;

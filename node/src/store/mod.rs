@@ -1,0 +1,713 @@
+//! The node's durable state in sled: records, per-author feeds, the append-only log and its Merkle
+//! tree, orphans, fork proofs and checkpoints. The only module that imports sled.
+//!
+//! Invariants (see ARCHITECTURE.md):
+//! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
+//! - One sled transaction per append across `records`, `positions`, `feeds`, `log`, `merkle`: after a
+//!   crash a record is either fully in the log or absent.
+//! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
+//!   seq from 1 to the head and nothing above it.
+//! - No delete or overwrite of anything in the log; orphans are the only entries ever removed.
+//! - A failed flush or write poisons the store: every later write fails with `Poisoned`.
+
+mod keys;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+
+use certnet_protocol::chain::{EquivocationProof, check_link};
+use certnet_protocol::id::{Hash, RecordId};
+use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::merkle::{self, NodeSource, ProofError, leaf_hash};
+use certnet_protocol::record::{VerifiedRecord, verify_record};
+use certnet_protocol::sync::Head;
+use sled::Transactional;
+use sled::transaction::{ConflictableTransactionError, TransactionError};
+
+use keys::{feed_key, merkle_key, u64_be};
+
+/// How to open a store.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Directory of the sled database.
+    pub path: PathBuf,
+    /// sled page cache size, in bytes.
+    pub cache_capacity: u64,
+    /// Network id every record must carry.
+    pub net: String,
+    /// Most records kept while waiting for their predecessors.
+    pub max_orphans: u64,
+}
+
+/// Store failures. All of them mean the operator must act; none is caused by peer input.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// sled reported an error.
+    #[error("store: {context}: {source}")]
+    Sled {
+        /// What was being done.
+        context: &'static str,
+        /// The sled error.
+        source: sled::Error,
+    },
+    /// An earlier flush or write failed; the store refuses writes until restarted.
+    #[error(
+        "store is poisoned by an earlier write failure: restart the node after checking the disk"
+    )]
+    Poisoned,
+    /// Stored bytes are not what the store wrote (disk corruption or a foreign database).
+    #[error(
+        "store is corrupt: {0} (rebuild it with `certnet import` from an export or let peers resync)"
+    )]
+    Corrupt(String),
+}
+
+fn sled_err(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
+    move |source| StoreError::Sled { context, source }
+}
+
+/// What happened to an ingested record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Ingest {
+    /// Appended at this log index; `unblocked` orphans were appended after it.
+    Appended {
+        /// Log index of the record.
+        index: u64,
+        /// Orphans appended because this record filled their gap.
+        unblocked: u64,
+    },
+    /// Already stored.
+    Duplicate,
+    /// Its predecessor is missing: kept aside until the author's feed reaches `need_from - 1`.
+    Orphan {
+        /// First seq of the author that is missing.
+        need_from: u64,
+    },
+    /// Orphan space is full: dropped (sync will fetch it again).
+    OrphanLimit,
+    /// Same author and seq as a stored record with a different id: proof kept, author frozen.
+    Fork {
+        /// The equivocating author.
+        author: AuthorKey,
+        /// The seq signed twice.
+        seq: u64,
+    },
+    /// The author is frozen after a fork: ignored.
+    Frozen,
+}
+
+/// State only the writer touches, derived from the trees at open.
+struct Writer {
+    heads: HashMap<AuthorKey, (u64, RecordId)>,
+    frozen: HashMap<AuthorKey, u64>,
+    orphans: u64,
+}
+
+/// The store. Cheap to share behind an `Arc`; reads never block on the writer.
+pub struct Store {
+    db: sled::Db,
+    records: sled::Tree,
+    positions: sled::Tree,
+    feeds: sled::Tree,
+    log: sled::Tree,
+    merkle_nodes: sled::Tree,
+    orphans: sled::Tree,
+    forks: sled::Tree,
+    checkpoints: sled::Tree,
+    net: String,
+    max_orphans: u64,
+    size: AtomicU64,
+    poisoned: AtomicBool,
+    writer: Mutex<Writer>,
+}
+
+/// Reads committed Merkle nodes.
+struct Nodes<'a>(&'a sled::Tree);
+
+impl NodeSource for Nodes<'_> {
+    type Error = StoreError;
+
+    fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        let v = self
+            .0
+            .get(merkle_key(level, index))
+            .map_err(sled_err("read merkle node"))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("merkle node ({level}, {index}) missing"))
+            })?;
+        v.as_ref().try_into().map_err(|_| {
+            StoreError::Corrupt(format!("merkle node ({level}, {index}) is not 32 bytes"))
+        })
+    }
+}
+
+impl Store {
+    /// Opens (or creates) the store and rebuilds the writer's state from it.
+    pub fn open(config: &StoreConfig) -> Result<Self, StoreError> {
+        let db = sled::Config::new()
+            .path(&config.path)
+            .cache_capacity(config.cache_capacity)
+            .mode(sled::Mode::HighThroughput)
+            .open()
+            .map_err(sled_err("open database"))?;
+        let tree = |name: &'static str| db.open_tree(name).map_err(sled_err("open tree"));
+        let store = Store {
+            records: tree("records")?,
+            positions: tree("positions")?,
+            feeds: tree("feeds")?,
+            log: tree("log")?,
+            merkle_nodes: tree("merkle")?,
+            orphans: tree("orphans")?,
+            forks: tree("forks")?,
+            checkpoints: tree("checkpoints")?,
+            db,
+            net: config.net.clone(),
+            max_orphans: config.max_orphans,
+            size: AtomicU64::new(0),
+            poisoned: AtomicBool::new(false),
+            writer: Mutex::new(Writer {
+                heads: HashMap::new(),
+                frozen: HashMap::new(),
+                orphans: 0,
+            }),
+        };
+        store.recover()?;
+        Ok(store)
+    }
+
+    /// Derives log size, heads, frozen authors and the orphan count from the trees.
+    fn recover(&self) -> Result<(), StoreError> {
+        let size = match self.log.last().map_err(sled_err("read log"))? {
+            None => 0,
+            Some((k, _)) => {
+                u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))? + 1
+            }
+        };
+        if self.positions.len() as u64 != size {
+            return Err(StoreError::Corrupt(format!(
+                "log has {size} entries but {} records are positioned",
+                self.positions.len()
+            )));
+        }
+        self.size.store(size, Ordering::SeqCst);
+        let mut w = self.lock();
+        w.heads = self.scan_heads()?;
+        for item in self.forks.iter() {
+            let (k, _) = item.map_err(sled_err("read forks"))?;
+            let (author, seq) = keys::split_feed_key(&k)
+                .ok_or_else(|| StoreError::Corrupt("bad fork key".into()))?;
+            w.frozen.entry(author).or_insert(seq);
+        }
+        w.orphans = self.orphans.len() as u64;
+        Ok(())
+    }
+
+    /// The last feed entry of every author, jumping from author to author.
+    fn scan_heads(&self) -> Result<HashMap<AuthorKey, (u64, RecordId)>, StoreError> {
+        let mut heads = HashMap::new();
+        let mut from: Vec<u8> = Vec::new();
+        loop {
+            let Some((k, _)) = self
+                .feeds
+                .range(from.as_slice()..)
+                .next()
+                .transpose()
+                .map_err(sled_err("read feeds"))?
+            else {
+                break;
+            };
+            let prefix = k[..32].to_vec();
+            let (lk, lv) = self
+                .feeds
+                .scan_prefix(&prefix)
+                .next_back()
+                .transpose()
+                .map_err(sled_err("read feeds"))?
+                .ok_or_else(|| StoreError::Corrupt("feed vanished".into()))?;
+            let (author, seq) = keys::split_feed_key(&lk)
+                .ok_or_else(|| StoreError::Corrupt("bad feed key".into()))?;
+            let id = RecordId::from_slice(&lv)
+                .ok_or_else(|| StoreError::Corrupt("bad feed value".into()))?;
+            heads.insert(author, (seq, id));
+            match keys::next_prefix(&prefix) {
+                Some(next) => from = next,
+                None => break,
+            }
+        }
+        Ok(heads)
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
+        // A panic while holding the lock cannot leave sled half-written (transactions), so the
+        // derived state is still the committed state: recover from poisoning.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn check_writable(&self) -> Result<(), StoreError> {
+        if self.poisoned.load(Ordering::SeqCst) {
+            Err(StoreError::Poisoned)
+        } else {
+            Ok(())
+        }
+    }
+
+    fn poison<T>(&self, e: StoreError) -> Result<T, StoreError> {
+        self.poisoned.store(true, Ordering::SeqCst);
+        tracing::error!(error = %e, "store write failed; refusing further writes");
+        Err(e)
+    }
+
+    /// Makes everything written so far durable. A failure poisons the store.
+    pub fn flush(&self) -> Result<(), StoreError> {
+        self.check_writable()?;
+        match self.db.flush() {
+            Ok(_) => Ok(()),
+            Err(e) => self.poison(StoreError::Sled {
+                context: "flush",
+                source: e,
+            }),
+        }
+    }
+
+    /// Ingests one verified record (gossip, sync, import). Not durable until [`Store::flush`].
+    pub fn ingest(&self, record: VerifiedRecord) -> Result<Ingest, StoreError> {
+        self.check_writable()?;
+        let mut w = self.lock();
+        self.ingest_locked(&mut w, record)
+    }
+
+    /// Ingests many records and flushes once (group commit).
+    pub fn ingest_batch(&self, records: Vec<VerifiedRecord>) -> Result<Vec<Ingest>, StoreError> {
+        self.check_writable()?;
+        let outcomes = {
+            let mut w = self.lock();
+            records
+                .into_iter()
+                .map(|r| self.ingest_locked(&mut w, r))
+                .collect::<Result<Vec<_>, _>>()?
+        };
+        self.flush()?;
+        Ok(outcomes)
+    }
+
+    /// Signs and appends this node's own next record, durably, in one step under the writer lock so
+    /// a seq is never signed twice. `make` gets the author's head and returns the signed record.
+    pub fn append_own<E>(
+        &self,
+        author: AuthorKey,
+        make: impl FnOnce(Option<(u64, RecordId)>) -> Result<VerifiedRecord, E>,
+    ) -> Result<Result<(VerifiedRecord, u64), E>, StoreError> {
+        self.check_writable()?;
+        let mut w = self.lock();
+        if w.frozen.contains_key(&author) {
+            return Err(StoreError::Corrupt(
+                "this node's own author key is frozen after a fork".into(),
+            ));
+        }
+        let head = w.heads.get(&author).copied();
+        let record = match make(head) {
+            Ok(r) => r,
+            Err(e) => return Ok(Err(e)),
+        };
+        if let Err(e) = check_link(head, &record) {
+            return Err(StoreError::Corrupt(format!(
+                "own record does not extend the feed head: {e}"
+            )));
+        }
+        let index = self.append_locked(&mut w, &record)?;
+        drop(w);
+        self.flush()?;
+        Ok(Ok((record, index)))
+    }
+
+    fn ingest_locked(&self, w: &mut Writer, record: VerifiedRecord) -> Result<Ingest, StoreError> {
+        let author = record.author();
+        let seq = record.seq();
+        if w.frozen.contains_key(&author) {
+            return Ok(Ingest::Frozen);
+        }
+        if self
+            .positions
+            .contains_key(record.id().as_bytes())
+            .map_err(sled_err("read positions"))?
+        {
+            return Ok(Ingest::Duplicate);
+        }
+        let head = w.heads.get(&author).copied();
+        let head_seq = head.map_or(0, |h| h.0);
+        if seq <= head_seq {
+            // We hold a different record at this seq: equivocation.
+            let other = self.feed_record(author, seq)?;
+            return self.record_fork(w, other, record);
+        }
+        if seq > head_seq + 1 || check_link(head, &record).is_err() {
+            return self.keep_orphan(w, record, head_seq + 1);
+        }
+        let index = self.append_locked(w, &record)?;
+        if let Some(stale) = self.take_orphan(w, author, seq)?
+            && stale != record.bytes()
+        {
+            // An orphan at this seq that did not link: the author signed two records here.
+            let other = self.reverify(&stale)?;
+            return self.record_fork(w, other, record);
+        }
+        let unblocked = self.drain_orphans(w, author)?;
+        Ok(Ingest::Appended { index, unblocked })
+    }
+
+    /// Removes and returns the orphan kept at `author`/`seq`, if any.
+    fn take_orphan(
+        &self,
+        w: &mut Writer,
+        author: AuthorKey,
+        seq: u64,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        match self.orphans.remove(feed_key(&author, seq)) {
+            Ok(Some(v)) => {
+                w.orphans = w.orphans.saturating_sub(1);
+                Ok(Some(v.to_vec()))
+            }
+            Ok(None) => Ok(None),
+            Err(e) => self.poison(StoreError::Sled {
+                context: "remove orphan",
+                source: e,
+            }),
+        }
+    }
+
+    /// Appends a record known to extend its author's chain: one transaction across five trees.
+    fn append_locked(&self, w: &mut Writer, record: &VerifiedRecord) -> Result<u64, StoreError> {
+        let index = self.size.load(Ordering::SeqCst);
+        let id = record.id();
+        let nodes =
+            match merkle::append(&Nodes(&self.merkle_nodes), index, leaf_hash(record.bytes())) {
+                Ok(n) => n,
+                Err(e) => return self.poison(e),
+            };
+        let feed = feed_key(&record.author(), record.seq());
+        let trees = [
+            &self.records,
+            &self.positions,
+            &self.feeds,
+            &self.log,
+            &self.merkle_nodes,
+        ];
+        let result: Result<(), TransactionError<()>> = trees[..].transaction(|t| {
+            t[0].insert(id.as_bytes(), record.bytes())?;
+            t[1].insert(id.as_bytes(), &index.to_be_bytes())?;
+            t[2].insert(&feed[..], id.as_bytes())?;
+            t[3].insert(&index.to_be_bytes(), id.as_bytes())?;
+            for (level, i, hash) in &nodes {
+                t[4].insert(&merkle_key(*level, *i)[..], &hash[..])?;
+            }
+            Ok::<(), ConflictableTransactionError<()>>(())
+        });
+        if let Err(e) = result {
+            let source = match e {
+                TransactionError::Storage(s) => s,
+                TransactionError::Abort(()) => {
+                    sled::Error::Unsupported("transaction aborted".into())
+                }
+            };
+            return self.poison(StoreError::Sled {
+                context: "append",
+                source,
+            });
+        }
+        self.size.store(index + 1, Ordering::SeqCst);
+        w.heads.insert(record.author(), (record.seq(), id));
+        Ok(index)
+    }
+
+    fn keep_orphan(
+        &self,
+        w: &mut Writer,
+        record: VerifiedRecord,
+        need_from: u64,
+    ) -> Result<Ingest, StoreError> {
+        let key = feed_key(&record.author(), record.seq());
+        if let Some(existing) = self.orphans.get(key).map_err(sled_err("read orphans"))? {
+            if existing.as_ref() == record.bytes() {
+                return Ok(Ingest::Duplicate);
+            }
+            let other = self.reverify(&existing)?;
+            // Two different orphans at one seq: equivocation, provable now.
+            return self.record_fork(w, other, record);
+        }
+        if w.orphans >= self.max_orphans {
+            return Ok(Ingest::OrphanLimit);
+        }
+        if let Err(e) = self.orphans.insert(key, record.bytes()) {
+            return self.poison(StoreError::Sled {
+                context: "insert orphan",
+                source: e,
+            });
+        }
+        w.orphans += 1;
+        Ok(Ingest::Orphan { need_from })
+    }
+
+    /// Appends the author's waiting orphans that now extend the chain.
+    fn drain_orphans(&self, w: &mut Writer, author: AuthorKey) -> Result<u64, StoreError> {
+        let mut appended = 0;
+        while let Some(&(seq, id)) = w.heads.get(&author) {
+            let Some(bytes) = self.take_orphan(w, author, seq + 1)? else {
+                break;
+            };
+            let record = self.reverify(&bytes)?;
+            if check_link(Some((seq, id)), &record).is_err() {
+                // Its prev is some other record at our head's seq: the author forked, but we do not
+                // hold that record, so there is no proof yet. Sync will bring it or not.
+                tracing::warn!(author = %author, seq = seq + 1, "orphan does not link to the head; dropped");
+                break;
+            }
+            self.append_locked(w, &record)?;
+            appended += 1;
+        }
+        Ok(appended)
+    }
+
+    fn record_fork(
+        &self,
+        w: &mut Writer,
+        a: VerifiedRecord,
+        b: VerifiedRecord,
+    ) -> Result<Ingest, StoreError> {
+        let (author, seq) = (a.author(), a.seq());
+        let proof = EquivocationProof::new(a, b)
+            .map_err(|e| StoreError::Corrupt(format!("fork proof from stored records: {e}")))?;
+        if let Err(e) = self.forks.insert(feed_key(&author, seq), proof.to_cbor()) {
+            return self.poison(StoreError::Sled {
+                context: "insert fork proof",
+                source: e,
+            });
+        }
+        w.frozen.entry(author).or_insert(seq);
+        tracing::error!(author = %author, seq, "author signed two records at one seq: frozen, proof kept");
+        Ok(Ingest::Fork { author, seq })
+    }
+
+    /// Bytes written by this store are re-verified before reuse in a proof or an append.
+    fn reverify(&self, bytes: &[u8]) -> Result<VerifiedRecord, StoreError> {
+        verify_record(bytes, &self.net)
+            .map_err(|e| StoreError::Corrupt(format!("stored record no longer verifies: {e}")))
+    }
+
+    fn feed_record(&self, author: AuthorKey, seq: u64) -> Result<VerifiedRecord, StoreError> {
+        let id = self
+            .feeds
+            .get(feed_key(&author, seq))
+            .map_err(sled_err("read feeds"))?
+            .ok_or_else(|| {
+                StoreError::Corrupt(format!("feed of {author} has a hole at seq {seq}"))
+            })?;
+        let bytes = self
+            .records
+            .get(&id)
+            .map_err(sled_err("read records"))?
+            .ok_or_else(|| StoreError::Corrupt("feed names a missing record".into()))?;
+        self.reverify(&bytes)
+    }
+
+    // ---- reads ----
+
+    /// Number of log entries.
+    pub fn log_size(&self) -> u64 {
+        self.size.load(Ordering::SeqCst)
+    }
+
+    /// The signed bytes of a record.
+    pub fn get(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
+        Ok(self
+            .records
+            .get(id.as_bytes())
+            .map_err(sled_err("read records"))?
+            .map(|v| v.to_vec()))
+    }
+
+    /// The log index of a record.
+    pub fn position(&self, id: &RecordId) -> Result<Option<u64>, StoreError> {
+        let v = self
+            .positions
+            .get(id.as_bytes())
+            .map_err(sled_err("read positions"))?;
+        Ok(v.and_then(|v| u64_be(&v)))
+    }
+
+    /// One author's head.
+    pub fn head(&self, author: &AuthorKey) -> Option<(u64, RecordId)> {
+        self.lock().heads.get(author).copied()
+    }
+
+    /// Every author's head, sorted by author.
+    pub fn heads(&self) -> Vec<Head> {
+        let mut heads: Vec<Head> = self
+            .lock()
+            .heads
+            .iter()
+            .map(|(a, (seq, id))| Head {
+                author: *a,
+                seq: *seq,
+                id: *id,
+            })
+            .collect();
+        heads.sort_by_key(|h| h.author);
+        heads
+    }
+
+    /// Records of `author` from `from_seq`, at most `max` of them and `max_bytes` in total (at least one
+    /// if any exists).
+    pub fn range(
+        &self,
+        author: &AuthorKey,
+        from_seq: u64,
+        max: usize,
+        max_bytes: usize,
+    ) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        let mut bytes = 0;
+        for item in self.feeds.range(feed_key(author, from_seq)..).take(max) {
+            let (k, id) = item.map_err(sled_err("read feeds"))?;
+            if k[..32] != author.as_bytes()[..] {
+                break;
+            }
+            let rec = self
+                .records
+                .get(&id)
+                .map_err(sled_err("read records"))?
+                .ok_or_else(|| StoreError::Corrupt("feed names a missing record".into()))?;
+            if !out.is_empty() && bytes + rec.len() > max_bytes {
+                break;
+            }
+            bytes += rec.len();
+            out.push(rec.to_vec());
+        }
+        Ok(out)
+    }
+
+    /// Log entries from `from` on, in order: (index, signed bytes).
+    pub fn log_iter(
+        &self,
+        from: u64,
+    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+        self.log.range(from.to_be_bytes()..).map(move |item| {
+            let (k, id) = item.map_err(sled_err("read log"))?;
+            let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
+            let bytes = self
+                .records
+                .get(&id)
+                .map_err(sled_err("read records"))?
+                .ok_or_else(|| {
+                    StoreError::Corrupt(format!("log entry {index} names a missing record"))
+                })?;
+            Ok((index, bytes.to_vec()))
+        })
+    }
+
+    /// The Merkle root of the first `size` entries.
+    pub fn root(&self, size: u64) -> Result<Hash, StoreError> {
+        merkle::root(&Nodes(&self.merkle_nodes), size)
+    }
+
+    /// Inclusion proof of entry `index` in the tree of `size` entries.
+    pub fn inclusion_proof(
+        &self,
+        index: u64,
+        size: u64,
+    ) -> Result<Vec<Hash>, ProofError<StoreError>> {
+        self.check_size(size)?;
+        merkle::inclusion_proof(&Nodes(&self.merkle_nodes), index, size)
+    }
+
+    /// Consistency proof between tree sizes `old` and `new`.
+    pub fn consistency_proof(
+        &self,
+        old: u64,
+        new: u64,
+    ) -> Result<Vec<Hash>, ProofError<StoreError>> {
+        self.check_size(new)?;
+        merkle::consistency_proof(&Nodes(&self.merkle_nodes), old, new)
+    }
+
+    fn check_size(&self, size: u64) -> Result<(), ProofError<StoreError>> {
+        let have = self.log_size();
+        if size > have {
+            return Err(ProofError::IndexOutOfRange {
+                index: size,
+                size: have,
+            });
+        }
+        Ok(())
+    }
+
+    /// Keeps a signed checkpoint note for tree size `size`.
+    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
+        self.check_writable()?;
+        if let Err(e) = self.checkpoints.insert(size.to_be_bytes(), note.as_bytes()) {
+            return self.poison(StoreError::Sled {
+                context: "insert checkpoint",
+                source: e,
+            });
+        }
+        self.flush()
+    }
+
+    /// The newest checkpoint: (size, note).
+    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
+        let Some((k, v)) = self
+            .checkpoints
+            .last()
+            .map_err(sled_err("read checkpoints"))?
+        else {
+            return Ok(None);
+        };
+        let size = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad checkpoint key".into()))?;
+        let note = String::from_utf8(v.to_vec())
+            .map_err(|_| StoreError::Corrupt("checkpoint is not text".into()))?;
+        Ok(Some((size, note)))
+    }
+
+    /// The checkpoint at exactly `size`, if one was made.
+    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
+        let v = self
+            .checkpoints
+            .get(size.to_be_bytes())
+            .map_err(sled_err("read checkpoints"))?;
+        v.map(|v| {
+            String::from_utf8(v.to_vec())
+                .map_err(|_| StoreError::Corrupt("checkpoint is not text".into()))
+        })
+        .transpose()
+    }
+
+    /// Every fork proof (encoded), by author and seq.
+    pub fn forks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
+        self.forks
+            .iter()
+            .values()
+            .map(|v| v.map(|v| v.to_vec()).map_err(sled_err("read forks")))
+            .collect()
+    }
+
+    /// Authors frozen after a fork, with the seq they forked at.
+    pub fn frozen(&self) -> Vec<(AuthorKey, u64)> {
+        let mut f: Vec<_> = self.lock().frozen.iter().map(|(a, s)| (*a, *s)).collect();
+        f.sort();
+        f
+    }
+
+    /// Records waiting for their predecessors.
+    pub fn orphan_count(&self) -> u64 {
+        self.lock().orphans
+    }
+
+    /// Bytes the database occupies on disk.
+    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
+        self.db.size_on_disk().map_err(sled_err("size on disk"))
+    }
+}
+
+#[cfg(test)]
+mod tests;

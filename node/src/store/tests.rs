@@ -1,0 +1,374 @@
+//! Store tests: chains, orphans, forks, proofs, restarts, and a model test against an in-memory store.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use certnet_protocol::keys::AuthorSecret;
+use certnet_protocol::merkle::{Frontier, verify_consistency, verify_inclusion};
+use certnet_protocol::record::{FeedPosition, sample, sign_record};
+use proptest::prelude::*;
+
+use super::*;
+
+const NET: &str = "certnet-test";
+
+fn config(dir: &std::path::Path) -> StoreConfig {
+    StoreConfig {
+        path: dir.join("db"),
+        cache_capacity: 8 << 20,
+        net: NET.into(),
+        max_orphans: 100,
+    }
+}
+
+/// `n` chained records by author `a`; `variant` changes the content (for forks).
+fn chain(a: u8, n: u64, variant: u64) -> Vec<VerifiedRecord> {
+    let secret = AuthorSecret::from_seed(&[a; 32]);
+    let mut prev = None;
+    (1..=n)
+        .map(|seq| {
+            let at = FeedPosition {
+                seq,
+                prev,
+                time: seq,
+            };
+            let r = sign_record(NET, sample::incident(seq * 1000 + variant), at, &secret).unwrap();
+            prev = Some(r.id());
+            r
+        })
+        .collect()
+}
+
+fn log_root(store: &Store) -> Hash {
+    let mut f = Frontier::new();
+    for item in store.log_iter(0) {
+        f.push(leaf_hash(&item.unwrap().1));
+    }
+    f.root()
+}
+
+#[test]
+fn appends_chains_and_serves_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let a = chain(1, 5, 0);
+    let b = chain(2, 3, 0);
+    for r in a.iter().chain(&b) {
+        assert!(matches!(
+            store.ingest(r.clone()).unwrap(),
+            Ingest::Appended { .. }
+        ));
+    }
+    assert_eq!(store.ingest(a[0].clone()).unwrap(), Ingest::Duplicate);
+    assert_eq!(store.log_size(), 8);
+    assert_eq!(store.head(&a[0].author()), Some((5, a[4].id())));
+    assert_eq!(store.heads().len(), 2);
+    let range = store.range(&a[0].author(), 2, 2, usize::MAX).unwrap();
+    assert_eq!(range, vec![a[1].bytes().to_vec(), a[2].bytes().to_vec()]);
+    assert_eq!(
+        store.range(&a[0].author(), 1, 100, 1).unwrap().len(),
+        1,
+        "byte budget still returns one"
+    );
+    assert_eq!(
+        store.get(&b[2].id()).unwrap().as_deref(),
+        Some(b[2].bytes())
+    );
+    assert_eq!(store.position(&b[0].id()).unwrap(), Some(5));
+
+    let root = store.root(8).unwrap();
+    assert_eq!(root, log_root(&store));
+    let proof = store.inclusion_proof(5, 8).unwrap();
+    verify_inclusion(&leaf_hash(b[0].bytes()), 5, 8, &proof, &root).unwrap();
+    let old = store.root(3).unwrap();
+    let cproof = store.consistency_proof(3, 8).unwrap();
+    verify_consistency(3, 8, &old, &root, &cproof).unwrap();
+    assert!(store.inclusion_proof(0, 9).is_err());
+}
+
+#[test]
+fn orphans_wait_for_their_predecessors() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let a = chain(1, 4, 0);
+    assert_eq!(
+        store.ingest(a[3].clone()).unwrap(),
+        Ingest::Orphan { need_from: 1 }
+    );
+    assert_eq!(
+        store.ingest(a[2].clone()).unwrap(),
+        Ingest::Orphan { need_from: 1 }
+    );
+    assert_eq!(store.ingest(a[2].clone()).unwrap(), Ingest::Duplicate);
+    assert_eq!(store.orphan_count(), 2);
+    assert_eq!(
+        store.ingest(a[0].clone()).unwrap(),
+        Ingest::Appended {
+            index: 0,
+            unblocked: 0
+        }
+    );
+    assert_eq!(
+        store.ingest(a[1].clone()).unwrap(),
+        Ingest::Appended {
+            index: 1,
+            unblocked: 2
+        }
+    );
+    assert_eq!(store.orphan_count(), 0);
+    assert_eq!(store.head(&a[0].author()), Some((4, a[3].id())));
+}
+
+#[test]
+fn orphan_space_is_bounded() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cfg = config(dir.path());
+    cfg.max_orphans = 2;
+    let store = Store::open(&cfg).unwrap();
+    let a = chain(1, 5, 0);
+    assert!(matches!(
+        store.ingest(a[2].clone()).unwrap(),
+        Ingest::Orphan { .. }
+    ));
+    assert!(matches!(
+        store.ingest(a[3].clone()).unwrap(),
+        Ingest::Orphan { .. }
+    ));
+    assert_eq!(store.ingest(a[4].clone()).unwrap(), Ingest::OrphanLimit);
+}
+
+#[test]
+fn forks_freeze_the_author_and_keep_a_proof_across_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let a = chain(1, 3, 0);
+    let forked = chain(1, 3, 1);
+    let honest = chain(2, 2, 0);
+    {
+        let store = Store::open(&config(dir.path())).unwrap();
+        for r in &a[..2] {
+            store.ingest(r.clone()).unwrap();
+        }
+        let fork = store.ingest(forked[1].clone()).unwrap();
+        assert_eq!(
+            fork,
+            Ingest::Fork {
+                author: a[0].author(),
+                seq: 2
+            }
+        );
+        assert_eq!(store.ingest(a[2].clone()).unwrap(), Ingest::Frozen);
+        for r in &honest {
+            assert!(matches!(
+                store.ingest(r.clone()).unwrap(),
+                Ingest::Appended { .. }
+            ));
+        }
+        store.flush().unwrap();
+    }
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.frozen(), vec![(a[0].author(), 2)]);
+    assert_eq!(store.ingest(a[2].clone()).unwrap(), Ingest::Frozen);
+    let proofs = store.forks().unwrap();
+    assert_eq!(proofs.len(), 1);
+    let proof = EquivocationProof::from_cbor(&proofs[0], NET).unwrap();
+    assert_eq!((proof.author(), proof.seq()), (a[0].author(), 2));
+    assert_eq!(store.log_size(), 4);
+}
+
+#[test]
+fn a_non_linking_orphan_becomes_a_fork_when_the_real_record_arrives() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let a = chain(1, 3, 0);
+    let b = chain(1, 3, 1); // b[1] has seq 2 but a different prev than a[1].
+    store.ingest(a[0].clone()).unwrap();
+    store.ingest(a[1].clone()).unwrap();
+    // b[2]: seq 3, prev = b[1] which we do not hold: kept as an orphan at seq 3.
+    assert!(matches!(
+        store.ingest(b[2].clone()).unwrap(),
+        Ingest::Orphan { .. }
+    ));
+    // a[2] extends our chain at seq 3: appended, and the orphan at seq 3 proves the fork.
+    assert_eq!(
+        store.ingest(a[2].clone()).unwrap(),
+        Ingest::Fork {
+            author: a[0].author(),
+            seq: 3
+        }
+    );
+    assert_eq!(store.log_size(), 3);
+}
+
+#[test]
+fn own_appends_never_reuse_a_seq() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let secret = AuthorSecret::from_seed(&[9; 32]);
+    for n in 1..=3u64 {
+        let (rec, index) = store
+            .append_own(secret.public(), |head| {
+                let at = FeedPosition {
+                    seq: head.map_or(1, |h| h.0 + 1),
+                    prev: head.map(|h| h.1),
+                    time: n,
+                };
+                sign_record(NET, sample::incident(n), at, &secret)
+            })
+            .unwrap()
+            .unwrap();
+        assert_eq!((rec.seq(), index), (n, n - 1));
+    }
+    // A closure that ignores the head is caught.
+    let bad = store.append_own(secret.public(), |_| {
+        sign_record(
+            NET,
+            sample::incident(9),
+            FeedPosition {
+                seq: 1,
+                prev: None,
+                time: 1,
+            },
+            &secret,
+        )
+    });
+    assert!(matches!(bad, Err(StoreError::Corrupt(_))));
+}
+
+#[test]
+fn checkpoints_are_kept_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.latest_checkpoint().unwrap(), None);
+    store.put_checkpoint(3, "three").unwrap();
+    store.put_checkpoint(10, "ten").unwrap();
+    assert_eq!(store.latest_checkpoint().unwrap(), Some((10, "ten".into())));
+    assert_eq!(store.checkpoint_at(3).unwrap().as_deref(), Some("three"));
+}
+
+/// The model: what a correct store holds after a sequence of ingests, computed naively.
+#[derive(Default)]
+struct Model {
+    log: Vec<RecordId>,
+    heads: HashMap<AuthorKey, u64>,
+    frozen: HashSet<AuthorKey>,
+    /// (author, seq) → record, waiting.
+    orphans: BTreeMap<(AuthorKey, u64), VerifiedRecord>,
+    seen: HashSet<RecordId>,
+    by_seq: HashMap<(AuthorKey, u64), RecordId>,
+}
+
+impl Model {
+    fn ingest(&mut self, r: &VerifiedRecord) {
+        let a = r.author();
+        if self.frozen.contains(&a) || self.seen.contains(&r.id()) {
+            return;
+        }
+        let head = self.heads.get(&a).copied().unwrap_or(0);
+        if r.seq() <= head {
+            self.frozen.insert(a);
+            return;
+        }
+        if let Some(o) = self.orphans.get(&(a, r.seq())) {
+            if o.id() != r.id() {
+                self.frozen.insert(a);
+                if r.seq() == head + 1 && r.payload().prev == self.log_id(a, head) {
+                    self.append(r);
+                }
+                self.orphans.remove(&(a, r.seq()));
+            }
+            return;
+        }
+        if r.seq() == head + 1 && r.payload().prev == self.log_id(a, head) {
+            self.append(r);
+            loop {
+                let h = self.heads[&a];
+                let Some(next) = self.orphans.remove(&(a, h + 1)) else {
+                    break;
+                };
+                if next.payload().prev == self.log_id(a, h) {
+                    self.append(&next);
+                } else {
+                    break;
+                }
+            }
+        } else {
+            self.orphans.insert((a, r.seq()), r.clone());
+        }
+    }
+
+    fn log_id(&self, _a: AuthorKey, seq: u64) -> Option<RecordId> {
+        if seq == 0 {
+            return None;
+        }
+        self.by_seq.get(&(_a, seq)).copied()
+    }
+
+    fn append(&mut self, r: &VerifiedRecord) {
+        self.log.push(r.id());
+        self.seen.insert(r.id());
+        self.heads.insert(r.author(), r.seq());
+        self.by_seq.insert((r.author(), r.seq()), r.id());
+    }
+}
+
+/// Per author: two alternative chains of 6 records (variant 1 forks variant 0 from seq 1).
+static MODEL_CHAINS: std::sync::LazyLock<Vec<[Vec<VerifiedRecord>; 2]>> =
+    std::sync::LazyLock::new(|| {
+        (0..3u8)
+            .map(|a| [chain(a + 1, 6, 0), chain(a + 1, 6, 1)])
+            .collect()
+    });
+
+#[derive(Debug, Clone)]
+enum Op {
+    Ingest {
+        author: usize,
+        seq: usize,
+        variant: usize,
+    },
+    Restart,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    prop_oneof![
+        10 => (0usize..3, 0usize..6, prop_oneof![9 => Just(0usize), 1 => Just(1usize)])
+            .prop_map(|(author, seq, variant)| Op::Ingest { author, seq, variant }),
+        1 => Just(Op::Restart),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(24))]
+
+    #[test]
+    fn store_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
+        let chains = &*MODEL_CHAINS;
+        let dir = tempfile::tempdir().unwrap();
+        let mut store = Store::open(&config(dir.path())).unwrap();
+        let mut model = Model::default();
+        for op in ops {
+            match op {
+                Op::Ingest { author, seq, variant } => {
+                    let r = &chains[author][variant][seq];
+                    store.ingest(r.clone()).unwrap();
+                    model.ingest(r);
+                }
+                Op::Restart => {
+                    store.flush().unwrap();
+                    drop(store);
+                    store = Store::open(&config(dir.path())).unwrap();
+                }
+            }
+            let log: Vec<RecordId> = store
+                .log_iter(0)
+                .map(|e| RecordId::of_payload(verify_record(&e.unwrap().1, NET).unwrap().record().payload_bytes()))
+                .collect();
+            prop_assert_eq!(&log, &model.log);
+            let frozen: HashSet<AuthorKey> = store.frozen().into_iter().map(|f| f.0).collect();
+            prop_assert_eq!(&frozen, &model.frozen);
+            prop_assert_eq!(store.root(store.log_size()).unwrap(), log_root(&store));
+            for (a, seq) in &model.heads {
+                prop_assert_eq!(store.head(a).map(|h| h.0), Some(*seq));
+            }
+        }
+    }
+}
