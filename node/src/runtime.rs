@@ -96,7 +96,7 @@ async fn run_tasks(
     })));
 
     let (stop_api, api_stop) = oneshot::channel::<()>();
-    let router = api::router(ApiState::new(handle, auth));
+    let router = api::router(ApiState::new(handle.clone(), auth));
     let mut api_task = Owned(tokio::spawn(api::serve(listener, router, async {
         let _ = api_stop.await;
     })));
@@ -128,6 +128,8 @@ async fn run_tasks(
         ),
     }
 
+    // The loop also ends when every handle is gone; keep ours until now so it stops on request.
+    drop(handle);
     let _ = stop_loop.send(());
     (&mut loop_task.0)
         .await

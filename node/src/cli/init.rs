@@ -68,15 +68,19 @@ fn default_name() -> MemberName {
 #[allow(clippy::print_stdout)]
 fn print_report(dir: &DataDir, report: &InitReport, options: &InitOptions) {
     let d = dir.root().display();
-    let api = options
-        .api_listen
-        .map_or_else(|| DEFAULT_API_LISTEN.to_owned(), |a| a.to_string());
+    let api = match options.api_listen {
+        None => format!("http://{DEFAULT_API_LISTEN}"),
+        Some(addr) if addr.port() == 0 => {
+            format!("http://{addr} (a free port is picked at start and written to api.addr)")
+        }
+        Some(addr) => format!("http://{addr}"),
+    };
     println!("Initialised certnet node `{}` in {d}", report.name);
     println!();
     println!("  network     {}", report.network);
     println!("  author key  {}", report.author_key);
     println!("  peer id     {}", report.peer_id);
-    println!("  API         http://{api}");
+    println!("  API         {api}");
     println!();
     println!("Files:");
     println!(
