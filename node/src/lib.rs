@@ -1,3 +1,30 @@
-//! certnet node library.
+//! certnet-node: one CERT's node in the federation, and the `certnet` CLI (in `main.rs` and `cli/`).
+//!
+//! - [`datadir`]: the data directory and its files; the default location.
+//! - [`keys`]: author and node key files (Ed25519 PKCS#8 PEM, mode 0600), the node's PeerId.
+//! - [`token`]: the API bearer token file.
+//! - [`config`]: `config.toml`, validated into [`config::NodeConfig`].
+//! - [`roster`]: `roster.toml`, the federation's members, with lookups by author key and PeerId.
+//! - [`init`]: writing a new node into a data directory.
+//! - [`load`]: reading and cross-checking everything a node needs to start.
+//! - [`node`]: the event loop that owns the node's state, and the [`node::NodeHandle`] to it.
+//! - [`runtime`]: running the loop and the API as owned tasks, with an ordered stop.
+//! - [`store`]: the sled store (the only module that imports sled).
+//! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
+//!
+//! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state (and later the
+//! Swarm); this crate reads no environment variables (the binary does) and installs no logger.
 
+pub mod api;
+pub mod config;
+pub mod datadir;
+mod fsutil;
+pub mod init;
+pub mod keys;
+pub mod load;
+pub mod node;
+pub mod roster;
+pub mod runtime;
 pub mod store;
+pub mod token;
+pub mod tomlfile;

@@ -1,0 +1,127 @@
+//! The `certnet` command line (binary only): arguments, the data directory, dispatch, exit codes.
+
+mod init;
+mod keys;
+mod run;
+mod status;
+
+use std::path::PathBuf;
+
+use certnet_node::api::client::ClientError;
+use certnet_node::datadir::{self, DataDir};
+use clap::{Parser, Subcommand};
+
+/// Exit code for usage and I/O errors.
+const EXIT_USAGE_OR_IO: u8 = 2;
+/// Exit code for every other failure.
+const EXIT_FAILURE: u8 = 1;
+
+/// certnet: share incident information between CERTs, signed and verifiable, with no central hub.
+///
+/// Exit codes: 0 success; 1 the command failed; 2 usage error or I/O error.
+#[derive(Debug, Parser)]
+#[command(name = "certnet", version)]
+pub(crate) struct Cli {
+    /// Data directory holding the keys, config.toml, roster.toml, the API token and the store.
+    /// Default: $XDG_DATA_HOME/certnet if XDG_DATA_HOME is an absolute path, else
+    /// $HOME/.local/share/certnet.
+    #[arg(long, global = true, env = "CERTNET_DATA_DIR", value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create a new node: author and node keys, config.toml, roster.toml and an API token.
+    Init(init::InitArgs),
+    /// Print this node's name, author key and PeerId: what other members put in their roster.
+    Keys(keys::KeysArgs),
+    /// Run the node until SIGINT or SIGTERM (initialising an empty data directory first).
+    Run(run::RunArgs),
+    /// Show the running node's status.
+    Status(status::StatusArgs),
+}
+
+/// A mistake in how certnet was called, found after argument parsing (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct UsageError(pub(crate) String);
+
+/// Runs the command `args` names.
+pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
+    let dir = resolve_data_dir(args.data_dir)?;
+    match args.command {
+        Command::Init(a) => init::run(&dir, a),
+        Command::Keys(a) => keys::run(&dir, &a),
+        Command::Run(a) => run::run(&dir, &a),
+        Command::Status(a) => status::run(&dir, &a),
+    }
+}
+
+/// The data directory from `--data-dir`/`CERTNET_DATA_DIR`, else the default, made absolute.
+fn resolve_data_dir(given: Option<PathBuf>) -> anyhow::Result<DataDir> {
+    let dir = match given {
+        Some(dir) => dir,
+        None => datadir::default_data_dir(
+            std::env::var_os("XDG_DATA_HOME").as_deref(),
+            std::env::var_os("HOME").as_deref(),
+        )
+        .ok_or_else(|| {
+            UsageError(
+                "no default data directory: neither XDG_DATA_HOME nor HOME is an absolute path; pass --data-dir DIR".into(),
+            )
+        })?,
+    };
+    let dir = std::path::absolute(&dir).map_err(|err| {
+        UsageError(format!(
+            "cannot resolve data directory {}: {err}",
+            dir.display()
+        ))
+    })?;
+    Ok(DataDir::new(dir))
+}
+
+/// The exit code for an error: 2 for usage and I/O errors anywhere in its chain, else 1.
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage_or_io = err.chain().any(|cause| {
+        cause.is::<std::io::Error>()
+            || cause.is::<UsageError>()
+            || matches!(
+                cause.downcast_ref::<ClientError>(),
+                Some(
+                    ClientError::NotRunning { .. }
+                        | ClientError::ReadAddr { .. }
+                        | ClientError::Unreachable { .. }
+                )
+            )
+    });
+    if usage_or_io {
+        EXIT_USAGE_OR_IO
+    } else {
+        EXIT_FAILURE
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes() {
+        let io = anyhow::Error::new(std::io::Error::other("disk")).context("writing");
+        assert_eq!(exit_code(&io), 2);
+        let usage = anyhow::Error::new(UsageError("bad".into()));
+        assert_eq!(exit_code(&usage), 2);
+        let failed = anyhow::anyhow!("refused");
+        assert_eq!(exit_code(&failed), 1);
+    }
+}

@@ -1,0 +1,76 @@
+//! `certnet status`: ask the running node who it is and how long it has run.
+
+use std::time::Duration;
+
+use anyhow::Context as _;
+use certnet_node::api::client::Client;
+use certnet_node::api::wire::StatusResponse;
+use certnet_node::datadir::DataDir;
+use clap::Args;
+
+#[derive(Debug, Args)]
+pub(crate) struct StatusArgs {
+    /// Print the API's JSON answer.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(dir: &DataDir, args: &StatusArgs) -> anyhow::Result<()> {
+    let client = Client::from_data_dir(dir)?;
+    let status = client.status()?;
+    if args.json {
+        let text = serde_json::to_string_pretty(&status).context("cannot encode JSON")?;
+        print_text(&text);
+    } else {
+        print_text(&render(&status, &client));
+    }
+    Ok(())
+}
+
+fn render(status: &StatusResponse, client: &Client) -> String {
+    format!(
+        "name        {}\nnetwork     {}\nauthor_key  {}\npeer_id     {}\nversion     {}\nuptime      {}\napi         http://{}",
+        status.name,
+        status.network,
+        status.author_key,
+        status.peer_id,
+        status.version,
+        human_duration(Duration::from_secs(status.uptime_secs)),
+        client.addr(),
+    )
+}
+
+/// `3d 4h 5m 6s`, leaving out leading zero units.
+fn human_duration(d: Duration) -> String {
+    let secs = d.as_secs();
+    let (days, hours, mins, secs) = (secs / 86_400, secs / 3600 % 24, secs / 60 % 60, secs % 60);
+    let mut parts = Vec::new();
+    if days > 0 {
+        parts.push(format!("{days}d"));
+    }
+    if days > 0 || hours > 0 {
+        parts.push(format!("{hours}h"));
+    }
+    if days > 0 || hours > 0 || mins > 0 {
+        parts.push(format!("{mins}m"));
+    }
+    parts.push(format!("{secs}s"));
+    parts.join(" ")
+}
+
+#[allow(clippy::print_stdout)]
+fn print_text(text: &str) {
+    println!("{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn durations() {
+        assert_eq!(human_duration(Duration::from_secs(5)), "5s");
+        assert_eq!(human_duration(Duration::from_secs(3600)), "1h 0m 0s");
+        assert_eq!(human_duration(Duration::from_secs(90_061)), "1d 1h 1m 1s");
+    }
+}

@@ -1,0 +1,429 @@
+//! Node configuration: `config.toml` as written by operators, validated into a typed [`NodeConfig`].
+//!
+//! Every option has a default, except the node's name; `certnet init` writes them all with a comment
+//! each ([`NodeConfig::to_toml`]). Unknown options are refused, so a typo never goes unnoticed.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::fsutil;
+use crate::roster::{MemberName, PUBLIC_MODE};
+use crate::tomlfile::{FileProblem, quote};
+
+/// Default address of the HTTP API: loopback only.
+pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4470";
+/// Default libp2p listen addresses: TCP and QUIC on port 4471, all interfaces.
+pub const DEFAULT_P2P_LISTEN: [&str; 2] =
+    ["/ip4/0.0.0.0/tcp/4471", "/ip4/0.0.0.0/udp/4471/quic-v1"];
+/// Default store page cache, in MiB.
+pub const DEFAULT_CACHE_CAPACITY_MIB: u64 = 64;
+/// Default seconds between checkpoints (made only when the log grew).
+pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
+
+const MAX_CACHE_CAPACITY_MIB: u64 = 1024 * 1024;
+const MAX_CHECKPOINT_INTERVAL_SECS: u64 = 24 * 60 * 60;
+
+/// Why the configuration could not be read or written.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config {}", .path.display())]
+    Read {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file could not be written.
+    #[error("cannot write config {}", .path.display())]
+    Write {
+        /// The config file.
+        path: std::path::PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file exists already and was to be created.
+    #[error("{} already exists: refusing to overwrite the config", .path.display())]
+    Exists {
+        /// The config file.
+        path: std::path::PathBuf,
+    },
+    /// The file is not valid TOML or holds an invalid option; says where and what to fix.
+    #[error(transparent)]
+    Invalid(FileProblem),
+}
+
+/// The HTTP API's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiConfig {
+    listen: SocketAddr,
+}
+
+impl ApiConfig {
+    /// Address the API binds. A non-loopback address makes the token required on every route.
+    pub fn listen(&self) -> SocketAddr {
+        self.listen
+    }
+}
+
+/// The libp2p network's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct P2pConfig {
+    listen: Vec<String>,
+    mdns: bool,
+}
+
+impl P2pConfig {
+    /// Listen multiaddrs, as written (the network layer parses them).
+    pub fn listen(&self) -> &[String] {
+        &self.listen
+    }
+
+    /// Whether mDNS discovery is on (for labs; off by default).
+    pub fn mdns(&self) -> bool {
+        self.mdns
+    }
+}
+
+/// The record store's settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoreConfig {
+    cache_capacity_mib: u64,
+    checkpoint_interval: Duration,
+}
+
+impl StoreConfig {
+    /// Page cache size in bytes (configured in MiB).
+    pub fn cache_capacity_bytes(&self) -> u64 {
+        self.cache_capacity_mib * 1024 * 1024
+    }
+
+    /// Time between checkpoints, made only when the log grew.
+    pub fn checkpoint_interval(&self) -> Duration {
+        self.checkpoint_interval
+    }
+}
+
+/// A validated node configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeConfig {
+    name: MemberName,
+    api: ApiConfig,
+    p2p: P2pConfig,
+    store: StoreConfig,
+}
+
+impl NodeConfig {
+    /// The default configuration for a node called `name`.
+    pub fn new(name: MemberName) -> Self {
+        Self {
+            name,
+            api: ApiConfig {
+                listen: SocketAddr::from(([127, 0, 0, 1], 4470)),
+            },
+            p2p: P2pConfig {
+                listen: DEFAULT_P2P_LISTEN.iter().map(|s| (*s).to_owned()).collect(),
+                mdns: false,
+            },
+            store: StoreConfig {
+                cache_capacity_mib: DEFAULT_CACHE_CAPACITY_MIB,
+                checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_INTERVAL_SECS),
+            },
+        }
+    }
+
+    /// The same configuration with the API on `listen`.
+    pub fn with_api_listen(mut self, listen: SocketAddr) -> Self {
+        self.api.listen = listen;
+        self
+    }
+
+    /// The same configuration with these libp2p listen multiaddrs.
+    pub fn with_p2p_listen(mut self, listen: Vec<String>) -> Self {
+        self.p2p.listen = listen;
+        self
+    }
+
+    /// The node's name: its member name in the roster.
+    pub fn name(&self) -> &MemberName {
+        &self.name
+    }
+
+    /// The HTTP API's settings.
+    pub fn api(&self) -> &ApiConfig {
+        &self.api
+    }
+
+    /// The network's settings.
+    pub fn p2p(&self) -> &P2pConfig {
+        &self.p2p
+    }
+
+    /// The store's settings.
+    pub fn store(&self) -> &StoreConfig {
+        &self.store
+    }
+
+    /// Reads and validates a config file.
+    pub fn load(path: &Path) -> Result<Self, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates config text; `path` names the file in error messages.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = toml::from_str(text)
+            .map_err(|err| ConfigError::Invalid(FileProblem::from_toml(path, text, &err)))?;
+        let problem = |span: std::ops::Range<usize>, message: String| {
+            ConfigError::Invalid(FileProblem::at(path, text, span.start, message))
+        };
+
+        let name = file.name.get_ref().parse::<MemberName>().map_err(|err| {
+            problem(
+                file.name.span(),
+                format!(
+                    "name `{}` {err} (use this node's member name in roster.toml)",
+                    file.name.get_ref()
+                ),
+            )
+        })?;
+        let mut config = NodeConfig::new(name);
+
+        if let Some(listen) = file.api.listen {
+            config.api.listen = listen.get_ref().parse::<SocketAddr>().map_err(|_| {
+                problem(
+                    listen.span(),
+                    format!(
+                        "[api] listen `{}` is not an IP:PORT address (for example \"{DEFAULT_API_LISTEN}\")",
+                        listen.get_ref()
+                    ),
+                )
+            })?;
+        }
+
+        if let Some(listen) = file.p2p.listen {
+            let mut addrs = Vec::with_capacity(listen.len());
+            for addr in listen {
+                if !addr.get_ref().starts_with('/') {
+                    return Err(problem(
+                        addr.span(),
+                        format!(
+                            "[p2p] listen `{}` is not a multiaddr (for example \"{}\")",
+                            addr.get_ref(),
+                            DEFAULT_P2P_LISTEN[0]
+                        ),
+                    ));
+                }
+                addrs.push(addr.into_inner());
+            }
+            config.p2p.listen = addrs;
+        }
+        if let Some(mdns) = file.p2p.mdns {
+            config.p2p.mdns = mdns;
+        }
+
+        if let Some(mib) = file.store.cache_capacity_mib {
+            if !(1..=MAX_CACHE_CAPACITY_MIB).contains(mib.get_ref()) {
+                return Err(problem(
+                    mib.span(),
+                    format!(
+                        "[store] cache_capacity_mib must be between 1 and {MAX_CACHE_CAPACITY_MIB} (default {DEFAULT_CACHE_CAPACITY_MIB})"
+                    ),
+                ));
+            }
+            config.store.cache_capacity_mib = *mib.get_ref();
+        }
+        if let Some(secs) = file.store.checkpoint_interval_secs {
+            if !(1..=MAX_CHECKPOINT_INTERVAL_SECS).contains(secs.get_ref()) {
+                return Err(problem(
+                    secs.span(),
+                    format!(
+                        "[store] checkpoint_interval_secs must be between 1 and {MAX_CHECKPOINT_INTERVAL_SECS} (default {DEFAULT_CHECKPOINT_INTERVAL_SECS})"
+                    ),
+                ));
+            }
+            config.store.checkpoint_interval = Duration::from_secs(*secs.get_ref());
+        }
+        Ok(config)
+    }
+
+    /// The configuration as TOML, every option written with a comment saying what it does.
+    pub fn to_toml(&self) -> String {
+        let p2p_listen: Vec<String> = self.p2p.listen.iter().map(|s| quote(s)).collect();
+        format!(
+            r#"# certnet node configuration. Every option is shown with its current value; options left out
+# take the default named in their comment. Unknown options are refused.
+
+# This node's member name: must match its entry in roster.toml.
+name = {name}
+
+[api]
+# Address of the local HTTP API (IP:PORT; port 0 picks a free port, written to api.addr).
+# Keep it on loopback: on any other address every request needs the token in api.token.
+# Default: "{DEFAULT_API_LISTEN}".
+listen = {api_listen}
+
+[p2p]
+# libp2p listen multiaddrs (TCP and QUIC). Default: ["{tcp}", "{quic}"].
+listen = [{p2p_listen}]
+# Discover peers on the local network with mDNS: for labs only. Default: false.
+mdns = {mdns}
+
+[store]
+# Memory for the record store's page cache, in MiB. Default: {DEFAULT_CACHE_CAPACITY_MIB}.
+cache_capacity_mib = {cache}
+# Seconds between signed checkpoints of the log (made only when the log grew). Default: {DEFAULT_CHECKPOINT_INTERVAL_SECS}.
+checkpoint_interval_secs = {interval}
+"#,
+            name = quote(self.name.as_str()),
+            api_listen = quote(&self.api.listen.to_string()),
+            tcp = DEFAULT_P2P_LISTEN[0],
+            quic = DEFAULT_P2P_LISTEN[1],
+            p2p_listen = p2p_listen.join(", "),
+            mdns = self.p2p.mdns,
+            cache = self.store.cache_capacity_mib,
+            interval = self.store.checkpoint_interval.as_secs(),
+        )
+    }
+
+    /// Writes a new config file (mode 0644, atomically), refusing to replace an existing one.
+    pub fn write_new(&self, path: &Path) -> Result<(), ConfigError> {
+        fsutil::write_new(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                ConfigError::Exists {
+                    path: path.to_owned(),
+                }
+            } else {
+                ConfigError::Write {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })
+    }
+}
+
+/// config.toml as written; fields checked beyond their type keep their place for error messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    name: Spanned<String>,
+    #[serde(default)]
+    api: ApiFile,
+    #[serde(default)]
+    p2p: P2pFile,
+    #[serde(default)]
+    store: StoreFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct ApiFile {
+    listen: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct P2pFile {
+    listen: Option<Vec<Spanned<String>>>,
+    mdns: Option<bool>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct StoreFile {
+    cache_capacity_mib: Option<Spanned<u64>>,
+    checkpoint_interval_secs: Option<Spanned<u64>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
+        NodeConfig::from_toml(Path::new("config.toml"), text)
+    }
+
+    fn problem(text: &str) -> String {
+        match parse(text) {
+            Err(ConfigError::Invalid(p)) => p.to_string(),
+            other => panic!("expected an invalid config, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn template_round_trips_and_comments_every_option() {
+        let config = NodeConfig::new("CERT-EU \"x\"".parse().unwrap())
+            .with_api_listen("127.0.0.1:0".parse().unwrap())
+            .with_p2p_listen(vec!["/ip4/127.0.0.1/tcp/0".into()]);
+        let text = config.to_toml();
+        assert_eq!(parse(&text).unwrap(), config);
+        // Every option line follows a comment line.
+        let lines: Vec<&str> = text.lines().collect();
+        for (i, line) in lines.iter().enumerate() {
+            if line.contains(" = ") && !line.starts_with('#') {
+                assert!(
+                    lines[i - 1].starts_with('#'),
+                    "option without comment: {line}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn minimal_config_takes_defaults() {
+        let config = parse("name = \"n\"\n").unwrap();
+        assert_eq!(config, NodeConfig::new("n".parse().unwrap()));
+        assert_eq!(config.api().listen().to_string(), DEFAULT_API_LISTEN);
+        assert_eq!(config.p2p().listen(), DEFAULT_P2P_LISTEN);
+        assert!(!config.p2p().mdns());
+        assert_eq!(config.store().cache_capacity_bytes(), 64 * 1024 * 1024);
+        assert_eq!(
+            config.store().checkpoint_interval(),
+            Duration::from_secs(60)
+        );
+    }
+
+    #[test]
+    fn errors_name_file_line_and_fix() {
+        let msg = problem("name = \"n\"\n[api]\nlisten = \"localhost:80\"\n");
+        assert!(
+            msg.starts_with("config.toml:3:10: [api] listen `localhost:80` is not an IP:PORT"),
+            "{msg}"
+        );
+        let msg = problem("name = \"n\"\n[store]\ncache_mib = 3\n");
+        assert!(
+            msg.starts_with("config.toml:3:1: unknown field `cache_mib`"),
+            "{msg}"
+        );
+        let msg = problem("name = \"n\"\n[store]\ncache_capacity_mib = 0\n");
+        assert!(
+            msg.starts_with("config.toml:3:22: [store] cache_capacity_mib must be"),
+            "{msg}"
+        );
+        let msg = problem("name = \"\"\n");
+        assert!(
+            msg.starts_with("config.toml:1:8: name `` must not be empty"),
+            "{msg}"
+        );
+        let msg = problem("[api]\n");
+        assert!(msg.contains("missing field `name`"), "{msg}");
+        let msg = problem("name = \"n\"\n[p2p]\nlisten = [\"tcp:4471\"]\n");
+        assert!(
+            msg.starts_with("config.toml:3:11: [p2p] listen `tcp:4471`"),
+            "{msg}"
+        );
+        let msg = problem("name = \"n\"\n[p2p]\nmdns = \"yes\"\n");
+        assert!(msg.starts_with("config.toml:3:8:"), "{msg}");
+        let msg = problem("name = \"n\n");
+        assert!(msg.starts_with("config.toml:1:"), "{msg}");
+    }
+}

@@ -1,0 +1,188 @@
+//! Loading a data directory into everything a node needs to start, with the checks across files.
+//!
+//! Each file is checked on its own (key permissions, config and roster syntax) and then against the
+//! others: this node's author key must be in the roster, under the name config.toml gives.
+
+use std::path::PathBuf;
+
+use certnet_protocol::keys::{AuthorKey, AuthorSecret};
+use tracing::warn;
+
+use crate::config::{ConfigError, NodeConfig};
+use crate::datadir::{DataDir, DirState};
+use crate::keys::{self, KeyFileError, NodeSecret};
+use crate::node::NodeIdentity;
+use crate::roster::{MemberName, Roster, RosterError};
+use crate::token::{ApiToken, TokenError};
+
+/// Why a data directory could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// No node lives here yet.
+    #[error("{} holds no certnet node: run `certnet init --data-dir {}` first", .dir.display(), .dir.display())]
+    NotInitialised {
+        /// The data directory.
+        dir: PathBuf,
+    },
+    /// Some files are missing.
+    #[error("{} is only partly initialised: {} missing (restore them from a backup, or move the directory away and run `certnet init`)", .dir.display(), .missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Partial {
+        /// The data directory.
+        dir: PathBuf,
+        /// The missing files.
+        missing: Vec<PathBuf>,
+    },
+    /// The directory could not be inspected.
+    #[error("cannot inspect data directory {}", .dir.display())]
+    Dir {
+        /// The data directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// A key file is unusable.
+    #[error(transparent)]
+    Key(#[from] KeyFileError),
+    /// The API token file is unusable.
+    #[error(transparent)]
+    Token(#[from] TokenError),
+    /// config.toml is unusable.
+    #[error(transparent)]
+    Config(#[from] ConfigError),
+    /// roster.toml is unusable.
+    #[error(transparent)]
+    Roster(#[from] RosterError),
+    /// This node's author key is not in the roster.
+    #[error("{}: this node's author key {author_key} is not in the roster: add a [[member]] with name = \"{name}\" and author_key = \"{author_key}\"", .roster.display())]
+    NotInRoster {
+        /// The roster file.
+        roster: PathBuf,
+        /// This node's author key.
+        author_key: AuthorKey,
+        /// This node's name from config.toml.
+        name: MemberName,
+    },
+    /// config.toml and roster.toml disagree about this node's name.
+    #[error("{}: name `{config_name}` differs from this node's roster entry `{roster_name}` in {}: make them the same", .config.display(), .roster.display())]
+    NameMismatch {
+        /// The config file.
+        config: PathBuf,
+        /// The roster file.
+        roster: PathBuf,
+        /// The name in config.toml.
+        config_name: MemberName,
+        /// The name the roster lists for this author key.
+        roster_name: MemberName,
+    },
+}
+
+/// Everything read from a data directory, checked and consistent.
+#[derive(Debug)]
+pub struct LoadedNode {
+    data_dir: DataDir,
+    config: NodeConfig,
+    roster: Roster,
+    author: AuthorSecret,
+    node_key: NodeSecret,
+    token: ApiToken,
+}
+
+impl LoadedNode {
+    /// The data directory.
+    pub fn data_dir(&self) -> &DataDir {
+        &self.data_dir
+    }
+
+    /// The validated configuration.
+    pub fn config(&self) -> &NodeConfig {
+        &self.config
+    }
+
+    /// The validated roster; it lists this node's author key under the configured name.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The author key.
+    pub fn author(&self) -> &AuthorSecret {
+        &self.author
+    }
+
+    /// The node (libp2p) key.
+    pub fn node_key(&self) -> &NodeSecret {
+        &self.node_key
+    }
+
+    /// The API token.
+    pub fn token(&self) -> &ApiToken {
+        &self.token
+    }
+
+    /// Who this node is.
+    pub fn identity(&self) -> NodeIdentity {
+        NodeIdentity {
+            name: self.config.name().clone(),
+            network: self.roster.network().clone(),
+            author_key: self.author.public(),
+            peer_id: self.node_key.peer_id(),
+        }
+    }
+}
+
+/// Loads and checks an initialised data directory.
+pub fn load(dir: &DataDir) -> Result<LoadedNode, LoadError> {
+    match dir.state().map_err(|source| LoadError::Dir {
+        dir: dir.root().to_owned(),
+        source,
+    })? {
+        DirState::Initialised => {}
+        DirState::Fresh => {
+            return Err(LoadError::NotInitialised {
+                dir: dir.root().to_owned(),
+            });
+        }
+        DirState::Partial { missing } => {
+            return Err(LoadError::Partial {
+                dir: dir.root().to_owned(),
+                missing,
+            });
+        }
+    }
+    let author = keys::load_author_key(&dir.author_key())?;
+    let node_key = keys::load_node_key(&dir.node_key())?;
+    let token = ApiToken::load(&dir.api_token())?;
+    let config = NodeConfig::load(&dir.config())?;
+    let roster = Roster::load(&dir.roster())?;
+
+    let author_key = author.public();
+    let Some(member) = roster.member_by_author(&author_key) else {
+        return Err(LoadError::NotInRoster {
+            roster: dir.roster(),
+            author_key,
+            name: config.name().clone(),
+        });
+    };
+    if member.name() != config.name() {
+        return Err(LoadError::NameMismatch {
+            config: dir.config(),
+            roster: dir.roster(),
+            config_name: config.name().clone(),
+            roster_name: member.name().clone(),
+        });
+    }
+    if !member.peer_ids().contains(&node_key.peer_id()) {
+        warn!(
+            peer_id = %node_key.peer_id(),
+            roster = %dir.roster().display(),
+            "this node's peer id is not listed for its member in the roster: other members will refuse its connections until their rosters list it"
+        );
+    }
+    Ok(LoadedNode {
+        data_dir: dir.clone(),
+        config,
+        roster,
+        author,
+        node_key,
+        token,
+    })
+}

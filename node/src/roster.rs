@@ -1,0 +1,708 @@
+//! The roster: the federation's member list, kept by each operator in `roster.toml`.
+//!
+//! Per member: a name, the author public key that signs its records, the PeerIds its nodes may connect
+//! from, and optional bootstrap addresses; plus the network id that separates federations and
+//! testnets. Records by authors not in the roster are ignored and connections from PeerIds not in it
+//! refused, so lookups by author key and by PeerId are the roster's main job.
+//!
+//! ```toml
+//! network = "certnet-dev"
+//!
+//! [[member]]
+//! name = "CERT-EU"
+//! author_key = "ed25519:..."
+//! peer_ids = ["12D3KooW..."]
+//! addrs = ["/ip4/192.0.2.10/tcp/4471"]
+//! ```
+
+use std::collections::HashMap;
+use std::fmt;
+use std::io;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use certnet_protocol::keys::AuthorKey;
+use libp2p_identity::PeerId;
+use serde::Deserialize;
+use toml::Spanned;
+
+use crate::fsutil;
+use crate::tomlfile::{FileProblem, quote};
+
+/// Network id used when none is given.
+pub const DEFAULT_NETWORK: &str = "certnet-dev";
+
+/// Member name used when no name is given and the host name is not a valid one.
+pub const FALLBACK_MEMBER_NAME: &str = "certnet-node";
+
+/// Longest member name or network id, in characters.
+pub const MAX_NAME_CHARS: usize = 64;
+
+/// Mode of roster.toml and config.toml: not secret.
+pub(crate) const PUBLIC_MODE: u32 = 0o644;
+
+/// Why a member name or network id is not acceptable.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum NameError {
+    /// It is empty.
+    #[error("must not be empty")]
+    Empty,
+    /// It is too long.
+    #[error("must be at most {MAX_NAME_CHARS} characters")]
+    TooLong,
+    /// A member name starts or ends with whitespace or holds a control character.
+    #[error("must not start or end with spaces or contain control characters")]
+    BadMemberName,
+    /// A network id holds something other than `a-z`, `0-9` and `-`.
+    #[error("may contain only lowercase letters a-z, digits and `-` (found `{0}`)")]
+    BadNetworkChar(char),
+}
+
+/// A member's name, e.g. `CERT-EU`: non-empty, at most 64 characters, no control characters.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct MemberName(String);
+
+impl MemberName {
+    /// The host name if it is a valid member name, else [`FALLBACK_MEMBER_NAME`].
+    pub fn from_hostname(hostname: Option<&str>) -> Self {
+        hostname
+            .and_then(|h| h.trim().parse().ok())
+            .unwrap_or_else(|| Self(FALLBACK_MEMBER_NAME.to_owned()))
+    }
+
+    /// The name.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for MemberName {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        check_length(s)?;
+        if s.trim() != s || s.chars().any(char::is_control) {
+            return Err(NameError::BadMemberName);
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for MemberName {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The network id, e.g. `certnet-dev`: separates federations and testnets. `[a-z0-9-]+`, ≤ 64.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct NetworkId(String);
+
+impl NetworkId {
+    /// [`DEFAULT_NETWORK`], the network id used when none is given.
+    pub fn dev() -> Self {
+        Self(DEFAULT_NETWORK.to_owned())
+    }
+
+    /// The id.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl FromStr for NetworkId {
+    type Err = NameError;
+
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        check_length(s)?;
+        if let Some(bad) = s
+            .chars()
+            .find(|c| !(c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '-'))
+        {
+            return Err(NameError::BadNetworkChar(bad));
+        }
+        Ok(Self(s.to_owned()))
+    }
+}
+
+impl fmt::Display for NetworkId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+fn check_length(s: &str) -> Result<(), NameError> {
+    if s.is_empty() {
+        return Err(NameError::Empty);
+    }
+    if s.chars().count() > MAX_NAME_CHARS {
+        return Err(NameError::TooLong);
+    }
+    Ok(())
+}
+
+/// One federation member.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Member {
+    name: MemberName,
+    author_key: AuthorKey,
+    peer_ids: Vec<PeerId>,
+    addrs: Vec<String>,
+}
+
+impl Member {
+    /// A member with its author key, allowed node PeerIds and bootstrap multiaddrs.
+    ///
+    /// Uniqueness is checked when the member is added to a [`Roster`].
+    pub fn new(
+        name: MemberName,
+        author_key: AuthorKey,
+        peer_ids: Vec<PeerId>,
+        addrs: Vec<String>,
+    ) -> Self {
+        Self {
+            name,
+            author_key,
+            peer_ids,
+            addrs,
+        }
+    }
+
+    /// The member's name.
+    pub fn name(&self) -> &MemberName {
+        &self.name
+    }
+
+    /// The key that signs the member's records and checkpoints.
+    pub fn author_key(&self) -> &AuthorKey {
+        &self.author_key
+    }
+
+    /// The PeerIds the member's nodes may connect from.
+    pub fn peer_ids(&self) -> &[PeerId] {
+        &self.peer_ids
+    }
+
+    /// Bootstrap addresses of the member's nodes (multiaddrs, validated by the network layer).
+    pub fn addrs(&self) -> &[String] {
+        &self.addrs
+    }
+}
+
+/// Why a roster could not be read, written or changed.
+#[derive(Debug, thiserror::Error)]
+pub enum RosterError {
+    /// The file could not be read.
+    #[error("cannot read roster {}", .path.display())]
+    Read {
+        /// The roster file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file could not be written.
+    #[error("cannot write roster {}", .path.display())]
+    Write {
+        /// The roster file.
+        path: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+    /// The file exists already and was to be created.
+    #[error("{} already exists: refusing to overwrite the roster", .path.display())]
+    Exists {
+        /// The roster file.
+        path: PathBuf,
+    },
+    /// The file is not valid TOML or not a valid roster; says where and what to fix.
+    #[error(transparent)]
+    Invalid(FileProblem),
+    /// A member with this name is already listed.
+    #[error("a member named `{0}` is already in the roster")]
+    DuplicateName(MemberName),
+    /// This author key already belongs to a member.
+    #[error("author key {key} is already in the roster, as member `{member}`")]
+    DuplicateAuthorKey {
+        /// The key.
+        key: AuthorKey,
+        /// The member it belongs to.
+        member: MemberName,
+    },
+    /// This PeerId is already allowed for a member.
+    #[error("peer id {peer_id} is already in the roster, for member `{member}`")]
+    DuplicatePeerId {
+        /// The PeerId.
+        peer_id: PeerId,
+        /// The member it belongs to.
+        member: MemberName,
+    },
+    /// No member has this name.
+    #[error("no member named `{0}` in the roster")]
+    UnknownMember(String),
+}
+
+/// The federation's member list with lookups by author key and by PeerId.
+///
+/// Invariant: names, author keys and PeerIds are unique across members.
+#[derive(Debug, Clone)]
+pub struct Roster {
+    network: NetworkId,
+    members: Vec<Member>,
+    by_author: HashMap<AuthorKey, usize>,
+    by_peer: HashMap<PeerId, usize>,
+}
+
+impl Roster {
+    /// An empty roster for `network`.
+    pub fn new(network: NetworkId) -> Self {
+        Self {
+            network,
+            members: Vec::new(),
+            by_author: HashMap::new(),
+            by_peer: HashMap::new(),
+        }
+    }
+
+    /// The network id.
+    pub fn network(&self) -> &NetworkId {
+        &self.network
+    }
+
+    /// All members, in file order.
+    pub fn members(&self) -> &[Member] {
+        &self.members
+    }
+
+    /// The member whose author key this is.
+    pub fn member_by_author(&self, key: &AuthorKey) -> Option<&Member> {
+        self.by_author.get(key).map(|&i| &self.members[i])
+    }
+
+    /// The member whose nodes may use this PeerId.
+    pub fn member_by_peer(&self, peer_id: &PeerId) -> Option<&Member> {
+        self.by_peer.get(peer_id).map(|&i| &self.members[i])
+    }
+
+    /// The member with this name.
+    pub fn member_by_name(&self, name: &str) -> Option<&Member> {
+        self.members.iter().find(|m| m.name.as_str() == name)
+    }
+
+    /// Adds a member, refusing a duplicate name, author key or PeerId.
+    pub fn add_member(&mut self, member: Member) -> Result<(), RosterError> {
+        if self.member_by_name(member.name.as_str()).is_some() {
+            return Err(RosterError::DuplicateName(member.name));
+        }
+        if let Some(existing) = self.member_by_author(&member.author_key) {
+            return Err(RosterError::DuplicateAuthorKey {
+                key: member.author_key,
+                member: existing.name.clone(),
+            });
+        }
+        for (i, peer_id) in member.peer_ids.iter().enumerate() {
+            let owner = match self.member_by_peer(peer_id) {
+                Some(existing) => Some(existing.name.clone()),
+                None if member.peer_ids[..i].contains(peer_id) => Some(member.name.clone()),
+                None => None,
+            };
+            if let Some(owner) = owner {
+                return Err(RosterError::DuplicatePeerId {
+                    peer_id: *peer_id,
+                    member: owner,
+                });
+            }
+        }
+        let index = self.members.len();
+        self.by_author.insert(member.author_key, index);
+        for peer_id in &member.peer_ids {
+            self.by_peer.insert(*peer_id, index);
+        }
+        self.members.push(member);
+        Ok(())
+    }
+
+    /// Removes the member with this name and returns it.
+    pub fn remove_member(&mut self, name: &str) -> Result<Member, RosterError> {
+        let index = self
+            .members
+            .iter()
+            .position(|m| m.name.as_str() == name)
+            .ok_or_else(|| RosterError::UnknownMember(name.to_owned()))?;
+        let removed = self.members.remove(index);
+        self.reindex();
+        Ok(removed)
+    }
+
+    fn reindex(&mut self) {
+        self.by_author.clear();
+        self.by_peer.clear();
+        for (i, member) in self.members.iter().enumerate() {
+            self.by_author.insert(member.author_key, i);
+            for peer_id in &member.peer_ids {
+                self.by_peer.insert(*peer_id, i);
+            }
+        }
+    }
+
+    /// Reads and validates a roster file.
+    pub fn load(path: &Path) -> Result<Self, RosterError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RosterError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
+        Self::from_toml(path, &text)
+    }
+
+    /// Parses and validates roster text; `path` names the file in error messages.
+    pub fn from_toml(path: &Path, text: &str) -> Result<Self, RosterError> {
+        let file: RosterFile = toml::from_str(text)
+            .map_err(|err| RosterError::Invalid(FileProblem::from_toml(path, text, &err)))?;
+        let problem = |span: std::ops::Range<usize>, message: String| {
+            RosterError::Invalid(FileProblem::at(path, text, span.start, message))
+        };
+
+        let network = file.network.get_ref().parse::<NetworkId>().map_err(|err| {
+            problem(
+                file.network.span(),
+                format!("network id `{}` {err}", file.network.get_ref()),
+            )
+        })?;
+        let mut roster = Roster::new(network);
+
+        for entry in file.member {
+            let name = entry.name.get_ref().parse::<MemberName>().map_err(|err| {
+                problem(
+                    entry.name.span(),
+                    format!("member name `{}` {err}", entry.name.get_ref()),
+                )
+            })?;
+            let Some(key_text) = entry.author_key else {
+                return Err(problem(
+                    entry.name.span(),
+                    format!(
+                        "member `{name}` has no author_key (add the `author_key` that `certnet keys` prints on their node)"
+                    ),
+                ));
+            };
+            let author_key = key_text.get_ref().parse::<AuthorKey>().map_err(|err| {
+                problem(
+                    key_text.span(),
+                    format!("member `{name}` has an invalid author_key: {err}"),
+                )
+            })?;
+            let mut peer_ids = Vec::with_capacity(entry.peer_ids.len());
+            for text_id in &entry.peer_ids {
+                let peer_id = text_id.get_ref().parse::<PeerId>().map_err(|err| {
+                    problem(
+                        text_id.span(),
+                        format!(
+                            "member `{name}` has an invalid peer id `{}`: {err} (use the `peer_id` that `certnet keys` prints)",
+                            text_id.get_ref()
+                        ),
+                    )
+                })?;
+                peer_ids.push(peer_id);
+            }
+            let mut addrs = Vec::with_capacity(entry.addrs.len());
+            for addr in entry.addrs {
+                if !addr.get_ref().starts_with('/') {
+                    return Err(problem(
+                        addr.span(),
+                        format!(
+                            "member `{name}` has an invalid address `{}`: addresses are multiaddrs like \"/ip4/192.0.2.10/tcp/4471\"",
+                            addr.get_ref()
+                        ),
+                    ));
+                }
+                addrs.push(addr.into_inner());
+            }
+            let span = entry.name.span();
+            roster
+                .add_member(Member::new(name, author_key, peer_ids, addrs))
+                .map_err(|err| problem(span, err.to_string()))?;
+        }
+        Ok(roster)
+    }
+
+    /// The roster as TOML, with a header comment explaining the format.
+    pub fn to_toml(&self) -> String {
+        let mut out = format!(
+            "# certnet roster: the members of federation `{}`.\n\
+             # Every operator keeps their own copy, agreed out of band. Per member: its name, the\n\
+             # author_key and peer_ids that `certnet keys` prints on its node, and optional bootstrap\n\
+             # addrs (multiaddrs such as \"/ip4/192.0.2.10/tcp/4471\"). Records by authors not listed\n\
+             # here are ignored; connections from peer ids not listed here are refused.\n\
+             network = {}\n",
+            self.network,
+            quote(self.network.as_str())
+        );
+        for member in &self.members {
+            let list = |items: Vec<String>| {
+                let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
+                format!("[{}]", quoted.join(", "))
+            };
+            out.push_str(&format!(
+                "\n[[member]]\nname = {}\nauthor_key = {}\npeer_ids = {}\naddrs = {}\n",
+                quote(member.name.as_str()),
+                quote(&member.author_key.to_string()),
+                list(member.peer_ids.iter().map(PeerId::to_string).collect()),
+                list(member.addrs.clone()),
+            ));
+        }
+        out
+    }
+
+    /// Writes a new roster file (mode 0644, atomically), refusing to replace an existing one.
+    pub fn write_new(&self, path: &Path) -> Result<(), RosterError> {
+        fsutil::write_new(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
+            if source.kind() == io::ErrorKind::AlreadyExists {
+                RosterError::Exists {
+                    path: path.to_owned(),
+                }
+            } else {
+                RosterError::Write {
+                    path: path.to_owned(),
+                    source,
+                }
+            }
+        })
+    }
+
+    /// Replaces the roster file atomically (for roster changes of a running federation).
+    pub fn save(&self, path: &Path) -> Result<(), RosterError> {
+        fsutil::write_replace(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
+            RosterError::Write {
+                path: path.to_owned(),
+                source,
+            }
+        })
+    }
+}
+
+/// roster.toml as written; every field keeps its place for error messages.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RosterFile {
+    network: Spanned<String>,
+    #[serde(default)]
+    member: Vec<MemberFile>,
+}
+
+/// One `[[member]]` table as written.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct MemberFile {
+    name: Spanned<String>,
+    author_key: Option<Spanned<String>>,
+    #[serde(default)]
+    peer_ids: Vec<Spanned<String>>,
+    #[serde(default)]
+    addrs: Vec<Spanned<String>>,
+}
+
+#[cfg(test)]
+mod tests {
+    use certnet_protocol::keys::AuthorSecret;
+
+    use super::*;
+    use crate::keys::NodeSecret;
+
+    fn key(n: u8) -> AuthorKey {
+        AuthorSecret::from_seed(&[n; 32]).public()
+    }
+
+    fn peer(n: u8) -> PeerId {
+        NodeSecret::from_seed(&[n; 32]).unwrap().peer_id()
+    }
+
+    fn member(name: &str, n: u8) -> Member {
+        Member::new(
+            name.parse().unwrap(),
+            key(n),
+            vec![peer(n)],
+            vec!["/ip4/127.0.0.1/tcp/4471".into()],
+        )
+    }
+
+    fn sample() -> Roster {
+        let mut roster = Roster::new("certnet-dev".parse().unwrap());
+        roster.add_member(member("CERT-EU", 1)).unwrap();
+        roster.add_member(member("CERT-FR \"ANSSI\"", 2)).unwrap();
+        roster
+    }
+
+    fn parse(text: &str) -> Result<Roster, RosterError> {
+        Roster::from_toml(Path::new("roster.toml"), text)
+    }
+
+    fn problem(text: &str) -> String {
+        match parse(text) {
+            Err(RosterError::Invalid(p)) => p.to_string(),
+            other => panic!("expected an invalid roster, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn defaults_are_valid() {
+        assert_eq!(DEFAULT_NETWORK.parse::<NetworkId>(), Ok(NetworkId::dev()));
+        let fallback = MemberName::from_hostname(None);
+        assert_eq!(
+            FALLBACK_MEMBER_NAME.parse::<MemberName>(),
+            Ok(fallback.clone())
+        );
+        assert_eq!(MemberName::from_hostname(Some("\n")), fallback);
+        assert_eq!(
+            MemberName::from_hostname(Some("host-1\n")).as_str(),
+            "host-1"
+        );
+    }
+
+    #[test]
+    fn names_and_network_ids() {
+        assert!("CERT-EU".parse::<MemberName>().is_ok());
+        assert_eq!("".parse::<MemberName>(), Err(NameError::Empty));
+        assert_eq!(" x".parse::<MemberName>(), Err(NameError::BadMemberName));
+        assert_eq!("a\nb".parse::<MemberName>(), Err(NameError::BadMemberName));
+        assert_eq!(
+            "x".repeat(65).parse::<MemberName>(),
+            Err(NameError::TooLong)
+        );
+        assert!("certnet-dev-2".parse::<NetworkId>().is_ok());
+        assert_eq!("".parse::<NetworkId>(), Err(NameError::Empty));
+        assert_eq!(
+            "Dev".parse::<NetworkId>(),
+            Err(NameError::BadNetworkChar('D'))
+        );
+        assert_eq!(
+            "a_b".parse::<NetworkId>(),
+            Err(NameError::BadNetworkChar('_'))
+        );
+    }
+
+    #[test]
+    fn lookups() {
+        let roster = sample();
+        assert_eq!(roster.network().as_str(), "certnet-dev");
+        assert_eq!(
+            roster.member_by_author(&key(2)).unwrap().name().as_str(),
+            "CERT-FR \"ANSSI\""
+        );
+        assert_eq!(
+            roster.member_by_peer(&peer(1)).unwrap().name().as_str(),
+            "CERT-EU"
+        );
+        assert!(roster.member_by_author(&key(3)).is_none());
+        assert!(roster.member_by_peer(&peer(3)).is_none());
+    }
+
+    #[test]
+    fn toml_round_trip() {
+        let roster = sample();
+        let text = roster.to_toml();
+        let back = parse(&text).unwrap();
+        assert_eq!(back.network(), roster.network());
+        assert_eq!(back.members(), roster.members());
+    }
+
+    #[test]
+    fn add_refuses_duplicates() {
+        let mut roster = sample();
+        assert!(matches!(
+            roster.add_member(member("CERT-EU", 9)),
+            Err(RosterError::DuplicateName(_))
+        ));
+        let err = roster
+            .add_member(Member::new("X".parse().unwrap(), key(1), vec![], vec![]))
+            .unwrap_err();
+        assert!(
+            matches!(&err, RosterError::DuplicateAuthorKey { member, .. } if member.as_str() == "CERT-EU")
+        );
+        let err = roster
+            .add_member(Member::new(
+                "X".parse().unwrap(),
+                key(5),
+                vec![peer(2)],
+                vec![],
+            ))
+            .unwrap_err();
+        assert!(matches!(err, RosterError::DuplicatePeerId { .. }));
+        let err = roster
+            .add_member(Member::new(
+                "X".parse().unwrap(),
+                key(5),
+                vec![peer(5), peer(5)],
+                vec![],
+            ))
+            .unwrap_err();
+        assert!(
+            matches!(err, RosterError::DuplicatePeerId { member, .. } if member.as_str() == "X")
+        );
+        assert_eq!(roster.members().len(), 2);
+    }
+
+    #[test]
+    fn remove_reindexes() {
+        let mut roster = sample();
+        let removed = roster.remove_member("CERT-EU").unwrap();
+        assert_eq!(removed.name().as_str(), "CERT-EU");
+        assert!(roster.member_by_author(&key(1)).is_none());
+        assert!(roster.member_by_peer(&peer(1)).is_none());
+        assert_eq!(
+            roster.member_by_peer(&peer(2)).unwrap().name().as_str(),
+            "CERT-FR \"ANSSI\""
+        );
+        assert!(matches!(
+            roster.remove_member("CERT-EU"),
+            Err(RosterError::UnknownMember(_))
+        ));
+        // The freed key can be added again.
+        roster.add_member(member("CERT-EU", 1)).unwrap();
+    }
+
+    #[test]
+    fn file_errors_name_member_and_line() {
+        let good_key = key(1).to_string();
+        let text = "network = \"certnet-dev\"\n\n[[member]]\nname = \"CERT-EU\"\nauthor_key = \"ed25519:nope\"\n";
+        let msg = problem(text);
+        assert!(
+            msg.starts_with("roster.toml:5:14: member `CERT-EU` has an invalid author_key:"),
+            "{msg}"
+        );
+
+        let text = "network = \"Dev\"\n";
+        assert!(problem(text).starts_with("roster.toml:1:11: network id `Dev`"));
+
+        let text = format!(
+            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\nbogus = 1\n"
+        );
+        let msg = problem(&text);
+        assert!(
+            msg.starts_with("roster.toml:5:1: unknown field `bogus`"),
+            "{msg}"
+        );
+
+        let text = "network = \"n\"\n[[member]]\nname = \"A\"\n";
+        let msg = problem(text);
+        assert!(msg.contains("member `A` has no author_key"), "{msg}");
+
+        let text = format!(
+            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\n[[member]]\nname = \"B\"\nauthor_key = \"{good_key}\"\n"
+        );
+        let msg = problem(&text);
+        assert!(msg.starts_with("roster.toml:6:8: author key"), "{msg}");
+        assert!(msg.contains("as member `A`"), "{msg}");
+
+        let text = format!(
+            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\npeer_ids = [\"xyz\"]\n"
+        );
+        let msg = problem(&text);
+        assert!(
+            msg.starts_with("roster.toml:5:13: member `A` has an invalid peer id `xyz`"),
+            "{msg}"
+        );
+
+        let text = "network = \"n\"\n[[member\n";
+        let msg = problem(text);
+        assert!(msg.starts_with("roster.toml:2:"), "{msg}");
+    }
+}
