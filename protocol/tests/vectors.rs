@@ -36,7 +36,7 @@ use certnet_protocol::sync::{Head, SyncError, SyncRequest, SyncResponse};
 const NET: &str = "certnet-vectors";
 /// Another network, for the wrong-network vector.
 const OTHER_NET: &str = "certnet-other";
-/// 2026-11-18T18:13:20Z, ms since the Unix epoch: the time of the first record.
+/// 2026-11-18T11:06:40Z, ms since the Unix epoch: the time of the first record.
 const T0: u64 = 1_795_000_000_000;
 const MINUTE: u64 = 60_000;
 
