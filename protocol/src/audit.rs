@@ -64,9 +64,17 @@ pub enum AuditError {
         /// Key in the file.
         got: AuthorKey,
     },
+    /// The header's origin is not `certnet/<net>/<key>` for the header's network and key.
+    #[error("origin `{header}` does not name this log: expected `{expected}`")]
+    OriginMismatch {
+        /// In the header.
+        header: String,
+        /// What the header's network and key make it.
+        expected: String,
+    },
     /// The checkpoint's origin differs from the header's.
     #[error("checkpoint origin `{checkpoint}` differs from the header origin `{header}`")]
-    OriginMismatch {
+    CheckpointOrigin {
         /// In the header.
         header: String,
         /// In the checkpoint.
@@ -157,6 +165,13 @@ pub fn audit<R: BufRead>(
             got: header.key,
         });
     }
+    let expected_origin = crate::export::log_origin(&header.net, &header.key);
+    if header.origin != expected_origin {
+        return Err(AuditError::OriginMismatch {
+            header: header.origin.clone(),
+            expected: expected_origin,
+        });
+    }
     let verifier = VerifierKey::new(header.origin.clone(), header.key).map_err(|e| {
         AuditError::Format(ExportError::Header(format!(
             "origin is not a valid note key name: {e}"
@@ -165,7 +180,7 @@ pub fn audit<R: BufRead>(
     let cp = checkpoint::open(header.checkpoint.as_bytes(), &verifier)
         .map_err(AuditError::Checkpoint)?;
     if cp.origin() != header.origin {
-        return Err(AuditError::OriginMismatch {
+        return Err(AuditError::CheckpointOrigin {
             header: header.origin.clone(),
             checkpoint: cp.origin().to_owned(),
         });

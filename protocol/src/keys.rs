@@ -39,7 +39,8 @@ impl AuthorKey {
     pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, KeyError> {
         let key =
             ed25519_dalek::VerifyingKey::from_bytes(&bytes).map_err(|_| KeyError::InvalidPoint)?;
-        if key.is_weak() {
+        // Small-order points and non-canonical encodings (y >= p) are refused, as RFC 8032 decoding does.
+        if key.is_weak() || key.to_edwards().compress().to_bytes() != bytes {
             return Err(KeyError::InvalidPoint);
         }
         Ok(Self(bytes))
@@ -152,6 +153,14 @@ mod tests {
         let mut identity = [0u8; 32];
         identity[0] = 1;
         assert_eq!(AuthorKey::from_bytes(identity), Err(KeyError::InvalidPoint));
+        // y = p + 3 encodes the same point as y = 3, non-canonically.
+        let mut non_canonical = [0xff; 32];
+        non_canonical[0] = 0xf0;
+        non_canonical[31] = 0x7f;
+        assert_eq!(
+            AuthorKey::from_bytes(non_canonical),
+            Err(KeyError::InvalidPoint)
+        );
     }
 
     #[test]

@@ -260,6 +260,28 @@ fn a_forged_checkpoint_is_caught() {
 }
 
 #[test]
+fn an_origin_naming_another_log_is_caught() {
+    // Signed correctly by the node key, but under an origin naming another network.
+    let entries = log();
+    let origin = log_origin("some-other-net", &node_key().public());
+    let (_, cp) = export_log(Vec::new(), NET, &node_key(), &entries, &[]).unwrap();
+    let cp = checkpoint::Checkpoint::new(origin.clone(), cp.size(), *cp.root()).unwrap();
+    let note = checkpoint::sign(&cp, &origin, &node_key()).unwrap();
+    let header = certnet_protocol::export::ExportHeader {
+        net: NET.into(),
+        origin,
+        key: node_key().public(),
+        checkpoint: note,
+    };
+    let mut w = certnet_protocol::export::ExportWriter::new(Vec::new(), &header).unwrap();
+    for e in &entries {
+        w.entry(e).unwrap();
+    }
+    let err = run(&w.finish().unwrap()).unwrap_err();
+    assert!(matches!(err, AuditError::OriginMismatch { .. }), "{err}");
+}
+
+#[test]
 fn consistency_with_an_older_checkpoint() {
     let entries = log();
     let (_, old_cp) = export_log(Vec::new(), NET, &node_key(), &entries[..6], &[]).unwrap();

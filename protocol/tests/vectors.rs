@@ -1158,7 +1158,7 @@ fn oversize_json(record: &[u8]) -> J {
         ("record_bytes", n(record.len() as u64)),
         ("payload_bytes", n(MAX_PAYLOAD as u64 + 1)),
         ("reason", s("oversize")),
-        ("error", s("record is 65537 bytes, the limit is 65536")),
+        ("error", s("payload is 65537 bytes, the limit is 65536")),
     ])
 }
 
@@ -1724,6 +1724,7 @@ fn invalid_records_fail_with_their_reason() {
     assert_eq!(
         verify_record(&big, NET),
         Err(RecordError::Oversize {
+            what: "payload",
             size: MAX_PAYLOAD + 1,
             max: MAX_PAYLOAD
         })
@@ -1732,6 +1733,7 @@ fn invalid_records_fail_with_their_reason() {
     assert_eq!(
         verify_record(&vec![0; 65_665], NET),
         Err(RecordError::Oversize {
+            what: "record",
             size: 65_665,
             max: 65_664
         })

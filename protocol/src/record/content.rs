@@ -421,7 +421,7 @@ fn urls(at: &str, name: &str, items: &[String]) -> Result<(), FieldError> {
         if u.len() > super::indicator::MAX_INDICATOR_VALUE || !is_url(u) {
             return Err(FieldError::new(
                 &format!("{at}.{name}[{i}]"),
-                "must be an absolute http(s) url of at most 2048 bytes",
+                "must be an absolute http, https, ftp or sftp url of at most 2048 bytes",
             ));
         }
     }

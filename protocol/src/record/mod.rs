@@ -43,8 +43,10 @@ pub const MAX_REFS: usize = 64;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RecordError {
     /// Larger than [`MAX_RECORD`] or the payload larger than [`MAX_PAYLOAD`].
-    #[error("record is {size} bytes, the limit is {max}")]
+    #[error("{what} is {size} bytes, the limit is {max}")]
     Oversize {
+        /// `record` or `payload`.
+        what: &'static str,
         /// Size seen.
         size: usize,
         /// Limit.
@@ -452,6 +454,7 @@ impl Payload {
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, RecordError> {
         if bytes.len() > MAX_PAYLOAD {
             return Err(RecordError::Oversize {
+                what: "payload",
                 size: bytes.len(),
                 max: MAX_PAYLOAD,
             });

@@ -26,6 +26,7 @@ impl Record {
     pub fn decode(bytes: &[u8]) -> Result<Self, RecordError> {
         if bytes.len() > MAX_RECORD {
             return Err(RecordError::Oversize {
+                what: "record",
                 size: bytes.len(),
                 max: MAX_RECORD,
             });
@@ -151,12 +152,10 @@ pub fn sign_record(
     };
     payload.validate()?;
     let payload_bytes = payload.to_cbor();
-    if payload_bytes.len() > super::MAX_PAYLOAD {
-        return Err(RecordError::Oversize {
-            size: payload_bytes.len(),
-            max: super::MAX_PAYLOAD,
-        });
-    }
+    // Sign only what every node will accept: run the receivers' decoder on the bytes (this also catches
+    // unknown-kind content outside the deterministic subset, and oversize) and keep the decoded,
+    // canonical payload so the result equals what receivers decode.
+    let payload = Payload::from_cbor(&payload_bytes)?;
     let signature = secret.sign(&cose::sig_structure(&payload_bytes));
     let bytes = cose::encode(&payload_bytes, &signature);
     let payload_at = cose::payload_range(bytes.len(), payload_bytes.len());

@@ -390,6 +390,36 @@ fn unknown_content_field_of_known_kind_is_rejected() {
 }
 
 #[test]
+fn unknown_kind_content_is_held_to_the_receivers_rules_when_signing() {
+    let other = |content: Value| draft(Kind::Other("x".into()), vec![], Content::Other(content));
+    let not_a_map = sign_record(NET, other(Value::Integer(1.into())), first(), &secret());
+    assert!(
+        matches!(not_a_map, Err(RecordError::Shape(_))),
+        "{not_a_map:?}"
+    );
+    let float = Value::Map(vec![(Value::Text("score".into()), Value::Float(7.5))]);
+    assert_eq!(
+        sign_record(NET, other(float), first(), &secret()),
+        Err(RecordError::PayloadCbor(cbor::CborError::Float))
+    );
+    let tag = Value::Map(vec![(
+        Value::Text("t".into()),
+        Value::Tag(1, Box::new(Value::Integer(0.into()))),
+    )]);
+    assert_eq!(
+        sign_record(NET, other(tag), first(), &secret()),
+        Err(RecordError::PayloadCbor(cbor::CborError::Tag(1)))
+    );
+    // Content given out of order is signed sorted, and the result equals what receivers decode.
+    let unsorted = Value::Map(vec![
+        (Value::Text("zz".into()), Value::Text("1".into())),
+        (Value::Text("a".into()), Value::Text("2".into())),
+    ]);
+    let signed = sign_record(NET, other(unsorted), first(), &secret()).unwrap();
+    assert_eq!(verify_record(signed.bytes(), NET).unwrap(), signed);
+}
+
+#[test]
 fn oversize_is_rejected_before_decoding() {
     let big = vec![0u8; MAX_RECORD + 1];
     assert!(matches!(
