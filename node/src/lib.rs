@@ -10,6 +10,7 @@
 //! - [`node`]: the event loop that owns the node's state, and the [`node::NodeHandle`] to it.
 //! - [`runtime`]: running the loop and the API as owned tasks, with an ordered stop.
 //! - [`store`]: the sled store (the only module that imports sled).
+//! - [`ingest`]: the one path records from others take into the store (verify, roster, append).
 //! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
 //!
 //! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state (and later the
@@ -19,6 +20,7 @@ pub mod api;
 pub mod config;
 pub mod datadir;
 mod fsutil;
+pub mod ingest;
 pub mod init;
 pub mod keys;
 pub mod load;

@@ -7,6 +7,13 @@
 //! - [`id`]: `RecordId` (SHA-256 of the payload) and the `Hash` type.
 //! - [`merkle`]: RFC 9162 Merkle tree hashes, inclusion and consistency proofs, incremental tree.
 //! - [`checkpoint`]: C2SP tlog-checkpoints signed as C2SP signed notes.
+//! - [`cbor`]: the deterministic CBOR subset every structure uses.
+//! - [`record`]: the record model, content validation, COSE_Sign1 signing and the one acceptance check.
+//! - [`chain`]: per-author chain links and equivocation proofs.
+//! - [`view`]: the current view of a record after its author's updates and revocations.
+//! - [`sync`]: sync wire messages and their bounds.
+//! - [`export`]: the export file (CBOR sequence), streamed both ways.
+//! - [`audit`]: offline verification of an export file.
 
 pub mod audit;
 pub mod cbor;
@@ -18,3 +25,4 @@ pub mod keys;
 pub mod merkle;
 pub mod record;
 pub mod sync;
+pub mod view;

@@ -19,6 +19,14 @@ pub(super) fn split_feed_key(k: &[u8]) -> Option<(AuthorKey, u64)> {
     Some((author, u64_be(&k[32..])?))
 }
 
+/// `target id (32) ‖ referrer's log index (8, big-endian)`: the refs index.
+pub(super) fn ref_key(target: &certnet_protocol::id::RecordId, index: u64) -> [u8; 40] {
+    let mut k = [0u8; 40];
+    k[..32].copy_from_slice(target.as_bytes());
+    k[32..].copy_from_slice(&index.to_be_bytes());
+    k
+}
+
 /// `level (1) ‖ index (8, big-endian)`: Merkle nodes.
 pub(super) fn merkle_key(level: u32, index: u64) -> [u8; 9] {
     let mut k = [0u8; 9];

@@ -3,7 +3,8 @@
 //!
 //! Invariants (see ARCHITECTURE.md):
 //! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
-//! - One sled transaction per append across `records`, `positions`, `feeds`, `log`, `merkle`: after a
+//! - One sled transaction per append across `records`, `positions`, `feeds`, `log`, `merkle`,
+//!   `refs`: after a
 //!   crash a record is either fully in the log or absent.
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
 //!   seq from 1 to the head and nothing above it.
@@ -113,6 +114,7 @@ pub struct Store {
     feeds: sled::Tree,
     log: sled::Tree,
     merkle_nodes: sled::Tree,
+    refs: sled::Tree,
     orphans: sled::Tree,
     forks: sled::Tree,
     checkpoints: sled::Tree,
@@ -159,6 +161,7 @@ impl Store {
             feeds: tree("feeds")?,
             log: tree("log")?,
             merkle_nodes: tree("merkle")?,
+            refs: tree("refs")?,
             orphans: tree("orphans")?,
             forks: tree("forks")?,
             checkpoints: tree("checkpoints")?,
@@ -377,7 +380,7 @@ impl Store {
         }
     }
 
-    /// Appends a record known to extend its author's chain: one transaction across five trees.
+    /// Appends a record known to extend its author's chain: one transaction across six trees.
     fn append_locked(&self, w: &mut Writer, record: &VerifiedRecord) -> Result<u64, StoreError> {
         let index = self.size.load(Ordering::SeqCst);
         let id = record.id();
@@ -387,12 +390,19 @@ impl Store {
                 Err(e) => return self.poison(e),
             };
         let feed = feed_key(&record.author(), record.seq());
+        let refs: Vec<[u8; 40]> = record
+            .payload()
+            .refs
+            .iter()
+            .map(|t| keys::ref_key(t, index))
+            .collect();
         let trees = [
             &self.records,
             &self.positions,
             &self.feeds,
             &self.log,
             &self.merkle_nodes,
+            &self.refs,
         ];
         let result: Result<(), TransactionError<()>> = trees[..].transaction(|t| {
             t[0].insert(id.as_bytes(), record.bytes())?;
@@ -401,6 +411,9 @@ impl Store {
             t[3].insert(&index.to_be_bytes(), id.as_bytes())?;
             for (level, i, hash) in &nodes {
                 t[4].insert(&merkle_key(*level, *i)[..], &hash[..])?;
+            }
+            for key in &refs {
+                t[5].insert(&key[..], id.as_bytes())?;
             }
             Ok::<(), ConflictableTransactionError<()>>(())
         });
@@ -534,6 +547,21 @@ impl Store {
             .get(id.as_bytes())
             .map_err(sled_err("read positions"))?;
         Ok(v.and_then(|v| u64_be(&v)))
+    }
+
+    /// Signed bytes of the logged records that name `target` in their refs, in log order.
+    pub fn referrers(&self, target: &RecordId) -> Result<Vec<Vec<u8>>, StoreError> {
+        let mut out = Vec::new();
+        for item in self.refs.scan_prefix(target.as_bytes()) {
+            let (_, id) = item.map_err(sled_err("read refs"))?;
+            let bytes = self
+                .records
+                .get(&id)
+                .map_err(sled_err("read records"))?
+                .ok_or_else(|| StoreError::Corrupt("refs names a missing record".into()))?;
+            out.push(bytes.to_vec());
+        }
+        Ok(out)
     }
 
     /// One author's head.

@@ -234,6 +234,38 @@ fn own_appends_never_reuse_a_seq() {
 }
 
 #[test]
+fn referrers_are_indexed_in_log_order() {
+    use certnet_protocol::record::{Content, Draft, Kind, Revoke, Tlp};
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let secret = AuthorSecret::from_seed(&[1; 32]);
+    let a = chain(1, 2, 0);
+    for r in &a {
+        store.ingest(r.clone()).unwrap();
+    }
+    let revoke = Draft {
+        kind: Kind::Revoke,
+        tlp: Tlp::Green,
+        refs: vec![a[0].id()],
+        content: Content::Revoke(Revoke {
+            reason: "dup".into(),
+        }),
+    };
+    let at = FeedPosition {
+        seq: 3,
+        prev: Some(a[1].id()),
+        time: 3,
+    };
+    let r = sign_record(NET, revoke, at, &secret).unwrap();
+    store.ingest(r.clone()).unwrap();
+    assert_eq!(
+        store.referrers(&a[0].id()).unwrap(),
+        vec![r.bytes().to_vec()]
+    );
+    assert!(store.referrers(&a[1].id()).unwrap().is_empty());
+}
+
+#[test]
 fn checkpoints_are_kept_in_order() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();

@@ -1,0 +1,139 @@
+//! The one path by which records from others enter the store — gossip, sync and import alike:
+//! verify on all cores (`verify_strict` only), drop non-members, append in (author, seq) order, and
+//! commit the batch with a single flush.
+
+use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::record::{RecordError, VerifiedRecord, verify_record};
+use rayon::prelude::*;
+
+use crate::roster::Roster;
+use crate::store::{Ingest, Store, StoreError};
+
+/// What became of one item of a batch.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// Verified and handed to the store, which said this.
+    Stored(Ingest),
+    /// Invalid on every honest node: the sender misbehaved (penalise it).
+    Rejected(RecordError),
+    /// Valid, but its author is not in this node's roster: dropped without blaming the sender.
+    NotMember(AuthorKey),
+}
+
+impl Outcome {
+    /// A short, stable label for logs and metrics.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Outcome::Stored(Ingest::Appended { .. }) => "accepted",
+            Outcome::Stored(Ingest::Duplicate) => "duplicate",
+            Outcome::Stored(Ingest::Orphan { .. }) => "orphan",
+            Outcome::Stored(Ingest::OrphanLimit) => "orphan_limit",
+            Outcome::Stored(Ingest::Fork { .. }) => "fork",
+            Outcome::Stored(Ingest::Frozen) => "frozen",
+            Outcome::Rejected(_) => "rejected",
+            Outcome::NotMember(_) => "not_member",
+        }
+    }
+}
+
+/// Verifies every item in parallel; results in input order.
+pub fn verify_all(net: &str, items: &[Vec<u8>]) -> Vec<Result<VerifiedRecord, RecordError>> {
+    items
+        .par_iter()
+        .map(|bytes| verify_record(bytes, net))
+        .collect()
+}
+
+/// Verifies, filters and stores a batch, flushing once at the end (group commit). Outcomes are in
+/// input order. Blocking: call it off the async runtime.
+pub fn ingest_batch(
+    store: &Store,
+    roster: &Roster,
+    net: &str,
+    items: &[Vec<u8>],
+) -> Result<Vec<Outcome>, StoreError> {
+    let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
+    let mut accepted: Vec<(usize, VerifiedRecord)> = Vec::with_capacity(items.len());
+    for (i, result) in verify_all(net, items).into_iter().enumerate() {
+        match result {
+            Err(e) => outcomes[i] = Some(Outcome::Rejected(e)),
+            Ok(r) if roster.member_by_author(&r.author()).is_none() => {
+                outcomes[i] = Some(Outcome::NotMember(r.author()));
+            }
+            Ok(r) => accepted.push((i, r)),
+        }
+    }
+    // Chain order within the batch, so a batch never orphans its own records.
+    accepted.sort_by_key(|(_, r)| (r.author(), r.seq()));
+    let (positions, records): (Vec<usize>, Vec<VerifiedRecord>) = accepted.into_iter().unzip();
+    let stored = store.ingest_batch(records)?;
+    for (i, ingest) in positions.into_iter().zip(stored) {
+        outcomes[i] = Some(Outcome::Stored(ingest));
+    }
+    // Every slot was filled: rejected and non-members above, the rest by the store (same length).
+    Ok(outcomes.into_iter().flatten().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::roster::{Member, MemberName, NetworkId};
+    use crate::store::StoreConfig;
+    use certnet_protocol::keys::AuthorSecret;
+    use certnet_protocol::record::{FeedPosition, sample, sign_record};
+
+    #[test]
+    fn a_mixed_batch_gets_one_outcome_per_item_in_order() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = NetworkId::dev();
+        let store = Store::open(&StoreConfig {
+            path: dir.path().join("db"),
+            cache_capacity: 8 << 20,
+            net: net.as_str().to_owned(),
+            max_orphans: 10,
+        })
+        .unwrap();
+        let member = AuthorSecret::from_seed(&[1; 32]);
+        let stranger = AuthorSecret::from_seed(&[2; 32]);
+        let mut roster = Roster::new(net.clone());
+        let name: MemberName = "CERT-A".parse().unwrap();
+        roster
+            .add_member(Member::new(name, member.public(), vec![], vec![]))
+            .unwrap();
+        let sign = |s: &AuthorSecret, seq: u64, prev| {
+            let at = FeedPosition {
+                seq,
+                prev,
+                time: seq,
+            };
+            sign_record(net.as_str(), sample::incident(seq), at, s).unwrap()
+        };
+        let r1 = sign(&member, 1, None);
+        let r2 = sign(&member, 2, Some(r1.id()));
+        let foreign = sign(&stranger, 1, None);
+        let items = vec![
+            r2.bytes().to_vec(),
+            b"garbage".to_vec(),
+            foreign.bytes().to_vec(),
+            r1.bytes().to_vec(),
+        ];
+        let out = ingest_batch(&store, &roster, net.as_str(), &items).unwrap();
+        assert_eq!(out.len(), 4);
+        assert_eq!(
+            out[0],
+            Outcome::Stored(Ingest::Appended {
+                index: 1,
+                unblocked: 0
+            })
+        );
+        assert!(matches!(out[1], Outcome::Rejected(_)));
+        assert_eq!(out[2], Outcome::NotMember(stranger.public()));
+        assert_eq!(
+            out[3],
+            Outcome::Stored(Ingest::Appended {
+                index: 0,
+                unblocked: 0
+            })
+        );
+    }
+}
