@@ -3,8 +3,8 @@
 //!
 //! Invariants (see ARCHITECTURE.md):
 //! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
-//! - One sled transaction per append across `records`, `positions`, `feeds`, `log`, `merkle`,
-//!   `refs`: after a
+//! - One atomic sled batch per append across the spaces of the main tree (`records`, `feeds`,
+//!   `log`, `merkle`, `refs`): after a
 //!   crash a record is either fully in the log or absent.
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
 //!   seq from 1 to the head and nothing above it.
@@ -12,6 +12,7 @@
 //! - A failed flush or write poisons the store: every later write fails with `Poisoned`.
 
 mod keys;
+mod space;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -24,10 +25,9 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::merkle::{self, NodeSource, ProofError, leaf_hash};
 use certnet_protocol::record::{VerifiedRecord, verify_record};
 use certnet_protocol::sync::Head;
-use sled::Transactional;
-use sled::transaction::{ConflictableTransactionError, TransactionError};
 
 use keys::{feed_key, merkle_key, u64_be};
+use space::Space;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -109,12 +109,13 @@ struct Writer {
 /// The store. Cheap to share behind an `Arc`; reads never block on the writer.
 pub struct Store {
     db: sled::Db,
-    records: sled::Tree,
-    positions: sled::Tree,
-    feeds: sled::Tree,
-    log: sled::Tree,
-    merkle_nodes: sled::Tree,
-    refs: sled::Tree,
+    /// The log's data: every append is one atomic batch on this tree, across the spaces below.
+    main: sled::Tree,
+    records: Space,
+    feeds: Space,
+    log: Space,
+    merkle_nodes: Space,
+    refs: Space,
     orphans: sled::Tree,
     forks: sled::Tree,
     checkpoints: sled::Tree,
@@ -125,16 +126,30 @@ pub struct Store {
     writer: Mutex<Writer>,
 }
 
-/// Reads committed Merkle nodes.
-struct Nodes<'a>(&'a sled::Tree);
+/// Reads committed Merkle nodes. Leaf hashes (level 0) are not stored: they are computed from the
+/// log entry, which saves a write per append; every level above is stored.
+struct Nodes<'a>(&'a Store);
 
 impl NodeSource for Nodes<'_> {
     type Error = StoreError;
 
     fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
+        if level == 0 {
+            let id = self
+                .0
+                .log
+                .get(&index.to_be_bytes())
+                .map_err(sled_err("read log"))?
+                .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} missing")))?;
+            let bytes = self.0.named_record(&id, || {
+                StoreError::Corrupt(format!("log entry {index} names a missing record"))
+            })?;
+            return Ok(leaf_hash(&bytes));
+        }
         let v = self
             .0
-            .get(merkle_key(level, index))
+            .merkle_nodes
+            .get(&merkle_key(level, index))
             .map_err(sled_err("read merkle node"))?
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("merkle node ({level}, {index}) missing"))
@@ -155,13 +170,15 @@ impl Store {
             .open()
             .map_err(sled_err("open database"))?;
         let tree = |name: &'static str| db.open_tree(name).map_err(sled_err("open tree"));
+        let main = tree("log")?;
+        let space = |prefix: u8| Space::new(main.clone(), prefix);
         let store = Store {
-            records: tree("records")?,
-            positions: tree("positions")?,
-            feeds: tree("feeds")?,
-            log: tree("log")?,
-            merkle_nodes: tree("merkle")?,
-            refs: tree("refs")?,
+            records: space(b'r'),
+            feeds: space(b'f'),
+            log: space(b'l'),
+            merkle_nodes: space(b'm'),
+            refs: space(b'x'),
+            main,
             orphans: tree("orphans")?,
             forks: tree("forks")?,
             checkpoints: tree("checkpoints")?,
@@ -184,16 +201,19 @@ impl Store {
     fn recover(&self) -> Result<(), StoreError> {
         let size = match self.log.last().map_err(sled_err("read log"))? {
             None => 0,
-            Some((k, _)) => {
-                u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))? + 1
+            Some((k, id)) => {
+                let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
+                // Appends are atomic, so the last entry's record and position exist.
+                let id = RecordId::from_slice(&id)
+                    .ok_or_else(|| StoreError::Corrupt("bad log value".into()))?;
+                if self.position(&id)? != Some(index) {
+                    return Err(StoreError::Corrupt(format!(
+                        "log entry {index} has no matching record position"
+                    )));
+                }
+                index + 1
             }
         };
-        if self.positions.len() as u64 != size {
-            return Err(StoreError::Corrupt(format!(
-                "log has {size} entries but {} records are positioned",
-                self.positions.len()
-            )));
-        }
         self.size.store(size, Ordering::SeqCst);
         let mut w = self.lock();
         w.heads = self.scan_heads()?;
@@ -214,7 +234,7 @@ impl Store {
         loop {
             let Some((k, _)) = self
                 .feeds
-                .range(from.as_slice()..)
+                .range_from(&from)
                 .next()
                 .transpose()
                 .map_err(sled_err("read feeds"))?
@@ -243,7 +263,7 @@ impl Store {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Writer> {
-        // A panic while holding the lock cannot leave sled half-written (transactions), so the
+        // A panic while holding the lock cannot leave sled half-written (atomic batches), so the
         // derived state is still the committed state: recover from poisoning.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
     }
@@ -332,9 +352,9 @@ impl Store {
             return Ok(Ingest::Frozen);
         }
         if self
-            .positions
+            .records
             .contains_key(record.id().as_bytes())
-            .map_err(sled_err("read positions"))?
+            .map_err(sled_err("read records"))?
         {
             return Ok(Ingest::Duplicate);
         }
@@ -367,6 +387,9 @@ impl Store {
         author: AuthorKey,
         seq: u64,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        if w.orphans == 0 {
+            return Ok(None);
+        }
         match self.orphans.remove(feed_key(&author, seq)) {
             Ok(Some(v)) => {
                 w.orphans = w.orphans.saturating_sub(1);
@@ -380,50 +403,32 @@ impl Store {
         }
     }
 
-    /// Appends a record known to extend its author's chain: one transaction across six trees.
+    /// Appends a record known to extend its author's chain: one atomic batch across the log's spaces.
     fn append_locked(&self, w: &mut Writer, record: &VerifiedRecord) -> Result<u64, StoreError> {
         let index = self.size.load(Ordering::SeqCst);
         let id = record.id();
-        let nodes =
-            match merkle::append(&Nodes(&self.merkle_nodes), index, leaf_hash(record.bytes())) {
-                Ok(n) => n,
-                Err(e) => return self.poison(e),
-            };
-        let feed = feed_key(&record.author(), record.seq());
-        let refs: Vec<[u8; 40]> = record
-            .payload()
-            .refs
-            .iter()
-            .map(|t| keys::ref_key(t, index))
-            .collect();
-        let trees = [
-            &self.records,
-            &self.positions,
-            &self.feeds,
-            &self.log,
-            &self.merkle_nodes,
-            &self.refs,
-        ];
-        let result: Result<(), TransactionError<()>> = trees[..].transaction(|t| {
-            t[0].insert(id.as_bytes(), record.bytes())?;
-            t[1].insert(id.as_bytes(), &index.to_be_bytes())?;
-            t[2].insert(&feed[..], id.as_bytes())?;
-            t[3].insert(&index.to_be_bytes(), id.as_bytes())?;
-            for (level, i, hash) in &nodes {
-                t[4].insert(&merkle_key(*level, *i)[..], &hash[..])?;
-            }
-            for key in &refs {
-                t[5].insert(&key[..], id.as_bytes())?;
-            }
-            Ok::<(), ConflictableTransactionError<()>>(())
-        });
-        if let Err(e) = result {
-            let source = match e {
-                TransactionError::Storage(s) => s,
-                TransactionError::Abort(()) => {
-                    sled::Error::Unsupported("transaction aborted".into())
-                }
-            };
+        let nodes = match merkle::append(&Nodes(self), index, leaf_hash(record.bytes())) {
+            Ok(n) => n,
+            Err(e) => return self.poison(e),
+        };
+        let mut batch = sled::Batch::default();
+        // records: id → log index (8, big-endian) ‖ signed bytes.
+        let mut value = Vec::with_capacity(8 + record.bytes().len());
+        value.extend_from_slice(&index.to_be_bytes());
+        value.extend_from_slice(record.bytes());
+        batch.insert(self.records.key(id.as_bytes()), value);
+        batch.insert(
+            self.feeds.key(&feed_key(&record.author(), record.seq())),
+            id.as_bytes(),
+        );
+        batch.insert(self.log.key(&index.to_be_bytes()), id.as_bytes());
+        for (level, i, hash) in nodes.iter().filter(|n| n.0 > 0) {
+            batch.insert(self.merkle_nodes.key(&merkle_key(*level, *i)), &hash[..]);
+        }
+        for target in &record.payload().refs {
+            batch.insert(self.refs.key(&keys::ref_key(target, index)), id.as_bytes());
+        }
+        if let Err(source) = self.main.apply_batch(batch) {
             return self.poison(StoreError::Sled {
                 context: "append",
                 source,
@@ -511,16 +516,14 @@ impl Store {
     fn feed_record(&self, author: AuthorKey, seq: u64) -> Result<VerifiedRecord, StoreError> {
         let id = self
             .feeds
-            .get(feed_key(&author, seq))
+            .get(&feed_key(&author, seq))
             .map_err(sled_err("read feeds"))?
             .ok_or_else(|| {
                 StoreError::Corrupt(format!("feed of {author} has a hole at seq {seq}"))
             })?;
-        let bytes = self
-            .records
-            .get(&id)
-            .map_err(sled_err("read records"))?
-            .ok_or_else(|| StoreError::Corrupt("feed names a missing record".into()))?;
+        let bytes = self.named_record(&id, || {
+            StoreError::Corrupt("feed names a missing record".into())
+        })?;
         self.reverify(&bytes)
     }
 
@@ -533,20 +536,31 @@ impl Store {
 
     /// The signed bytes of a record.
     pub fn get(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self
+        let v = self
             .records
             .get(id.as_bytes())
-            .map_err(sled_err("read records"))?
-            .map(|v| v.to_vec()))
+            .map_err(sled_err("read records"))?;
+        Ok(v.and_then(|v| v.get(8..).map(<[u8]>::to_vec)))
     }
 
     /// The log index of a record.
     pub fn position(&self, id: &RecordId) -> Result<Option<u64>, StoreError> {
         let v = self
-            .positions
+            .records
             .get(id.as_bytes())
-            .map_err(sled_err("read positions"))?;
-        Ok(v.and_then(|v| u64_be(&v)))
+            .map_err(sled_err("read records"))?;
+        Ok(v.and_then(|v| v.get(..8).and_then(u64_be)))
+    }
+
+    /// The signed bytes of a record another entry names; `missing` says what it means if absent.
+    fn named_record(
+        &self,
+        id: &[u8],
+        missing: impl FnOnce() -> StoreError,
+    ) -> Result<Vec<u8>, StoreError> {
+        let v = self.records.get(id).map_err(sled_err("read records"))?;
+        v.and_then(|v| v.get(8..).map(<[u8]>::to_vec))
+            .ok_or_else(missing)
     }
 
     /// Signed bytes of the logged records that name `target` in their refs, in log order.
@@ -554,11 +568,9 @@ impl Store {
         let mut out = Vec::new();
         for item in self.refs.scan_prefix(target.as_bytes()) {
             let (_, id) = item.map_err(sled_err("read refs"))?;
-            let bytes = self
-                .records
-                .get(&id)
-                .map_err(sled_err("read records"))?
-                .ok_or_else(|| StoreError::Corrupt("refs names a missing record".into()))?;
+            let bytes = self.named_record(&id, || {
+                StoreError::Corrupt("refs names a missing record".into())
+            })?;
             out.push(bytes.to_vec());
         }
         Ok(out)
@@ -596,16 +608,14 @@ impl Store {
     ) -> Result<Vec<Vec<u8>>, StoreError> {
         let mut out = Vec::new();
         let mut bytes = 0;
-        for item in self.feeds.range(feed_key(author, from_seq)..).take(max) {
+        for item in self.feeds.range_from(&feed_key(author, from_seq)).take(max) {
             let (k, id) = item.map_err(sled_err("read feeds"))?;
             if k[..32] != author.as_bytes()[..] {
                 break;
             }
-            let rec = self
-                .records
-                .get(&id)
-                .map_err(sled_err("read records"))?
-                .ok_or_else(|| StoreError::Corrupt("feed names a missing record".into()))?;
+            let rec = self.named_record(&id, || {
+                StoreError::Corrupt("feed names a missing record".into())
+            })?;
             if !out.is_empty() && bytes + rec.len() > max_bytes {
                 break;
             }
@@ -620,23 +630,19 @@ impl Store {
         &self,
         from: u64,
     ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
-        self.log.range(from.to_be_bytes()..).map(move |item| {
+        self.log.range_from(&from.to_be_bytes()).map(move |item| {
             let (k, id) = item.map_err(sled_err("read log"))?;
             let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
-            let bytes = self
-                .records
-                .get(&id)
-                .map_err(sled_err("read records"))?
-                .ok_or_else(|| {
-                    StoreError::Corrupt(format!("log entry {index} names a missing record"))
-                })?;
+            let bytes = self.named_record(&id, || {
+                StoreError::Corrupt(format!("log entry {index} names a missing record"))
+            })?;
             Ok((index, bytes.to_vec()))
         })
     }
 
     /// The Merkle root of the first `size` entries.
     pub fn root(&self, size: u64) -> Result<Hash, StoreError> {
-        merkle::root(&Nodes(&self.merkle_nodes), size)
+        merkle::root(&Nodes(self), size)
     }
 
     /// Inclusion proof of entry `index` in the tree of `size` entries.
@@ -646,7 +652,7 @@ impl Store {
         size: u64,
     ) -> Result<Vec<Hash>, ProofError<StoreError>> {
         self.check_size(size)?;
-        merkle::inclusion_proof(&Nodes(&self.merkle_nodes), index, size)
+        merkle::inclusion_proof(&Nodes(self), index, size)
     }
 
     /// Consistency proof between tree sizes `old` and `new`.
@@ -656,7 +662,7 @@ impl Store {
         new: u64,
     ) -> Result<Vec<Hash>, ProofError<StoreError>> {
         self.check_size(new)?;
-        merkle::consistency_proof(&Nodes(&self.merkle_nodes), old, new)
+        merkle::consistency_proof(&Nodes(self), old, new)
     }
 
     fn check_size(&self, size: u64) -> Result<(), ProofError<StoreError>> {
