@@ -4,8 +4,7 @@
 //! Invariants (see ARCHITECTURE.md):
 //! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
 //! - One atomic sled batch per append across the spaces of the main tree (`records`, `feeds`,
-//!   `log`, `merkle`, `refs`): after a
-//!   crash a record is either fully in the log or absent.
+//!   `log`, `merkle`, `refs`): after a crash a record is either fully in the log or absent.
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
 //!   seq from 1 to the head and nothing above it.
 //! - No delete or overwrite of anything in the log; orphans are the only entries ever removed.
