@@ -125,11 +125,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let api_addr_file = node.data_dir().api_addr();
-    let result = run_tasks(node, listener, shutdown).await;
-    match std::fs::remove_file(&api_addr_file) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => warn!(path = %api_addr_file.display(), %err, "cannot remove api.addr"),
+    let mut wrote_api_addr = false;
+    let result = run_tasks(node, listener, shutdown, &mut wrote_api_addr).await;
+    // Only our own: a node that failed to start (say, on a store another node holds) must not remove
+    // the running node's api.addr.
+    if wrote_api_addr {
+        match std::fs::remove_file(&api_addr_file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => warn!(path = %api_addr_file.display(), %err, "cannot remove api.addr"),
+        }
     }
     result
 }
@@ -138,6 +143,7 @@ async fn run_tasks(
     node: LoadedNode,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+    wrote_api_addr: &mut bool,
 ) -> Result<(), RunError> {
     let addr = listener.local_addr().map_err(RunError::Listener)?;
     let auth = ApiAuth::new(node.token().clone(), addr);
@@ -189,6 +195,7 @@ async fn run_tasks(
     })));
 
     let path = node.data_dir().api_addr();
+    *wrote_api_addr = true;
     fsutil::write_replace(&path, format!("{addr}\n").as_bytes(), 0o644)
         .map_err(|source| RunError::ApiAddr { path, source })?;
     info!(api = %addr, data_dir = %node.data_dir().root().display(), "node running");

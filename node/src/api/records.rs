@@ -183,23 +183,25 @@ pub(super) async fn list(
     };
     let cursor = query.cursor.unwrap_or(0);
     let services = state.services.clone();
-    let page = blocking(move || scan(&services, &filter, cursor, limit)).await??;
+    let page = blocking(move || scan(&services, &filter, cursor, limit, MAX_SCAN)).await??;
     Ok(Json(page))
 }
 
-/// One page: entries from `cursor` on that match, at most `limit`, looking at most at [`MAX_SCAN`].
+/// One page: entries from `cursor` on that match, at most `limit`, looking at most at `max_scan`
+/// entries (then the page ends early, with the cursor to go on from).
 fn scan(
     services: &NodeServices,
     filter: &Filter,
     cursor: u64,
     limit: usize,
+    max_scan: u64,
 ) -> Result<RecordList, ApiError> {
     let store = services.store();
     let mut records = Vec::new();
     let mut next_cursor = None;
     for (scanned, item) in (0..).zip(store.log_iter(cursor)) {
         let (index, bytes) = item?;
-        if scanned == MAX_SCAN {
+        if scanned == max_scan {
             next_cursor = Some(index);
             break;
         }
@@ -345,4 +347,63 @@ pub(super) async fn get_raw(
         .await??
         .ok_or_else(|| no_record(&id))?;
     Ok(([(header::CONTENT_TYPE, COSE_CONTENT_TYPE)], bytes).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use certnet_protocol::keys::AuthorSecret;
+    use certnet_protocol::record::sample;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::roster::{Member, NetworkId, Roster};
+    use crate::store::{Store, StoreConfig};
+
+    #[test]
+    fn a_sparse_filter_ends_the_page_early_with_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = AuthorSecret::from_seed(&[5; 32]);
+        let mut roster = Roster::new(NetworkId::dev());
+        roster
+            .add_member(Member::new(
+                "CERT-S".parse().unwrap(),
+                author.public(),
+                vec![],
+                vec![],
+            ))
+            .unwrap();
+        let store = Store::open(&StoreConfig {
+            path: dir.path().join("store"),
+            cache_capacity: 8 << 20,
+            net: NetworkId::dev().as_str().to_owned(),
+            max_orphans: 10,
+        })
+        .unwrap();
+        let services = NodeServices::new(
+            Arc::new(store),
+            Arc::new(roster),
+            author,
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        let now = 1_767_225_600_000;
+        for n in 0..5 {
+            services.publish(sample::incident(n), now + n).unwrap();
+        }
+        let late = Filter {
+            author: None,
+            kind: None,
+            tlp: None,
+            since: Some(now + 4),
+        };
+        let first = scan(&services, &late, 0, 10, 3).unwrap();
+        assert!(first.records.is_empty());
+        assert_eq!(first.next_cursor, Some(3));
+        let second = scan(&services, &late, 3, 10, 3).unwrap();
+        assert_eq!(second.records.len(), 1);
+        assert_eq!(second.records[0].index, Some(4));
+        assert_eq!(second.next_cursor, None);
+    }
 }

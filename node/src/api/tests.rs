@@ -21,7 +21,8 @@ use crate::keys::NodeSecret;
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeIdentity};
 use crate::roster::{Member, NetworkId, Roster};
-use crate::store::{Ingest, Store, StoreConfig};
+use crate::services::PublishError;
+use crate::store::{Ingest, Store, StoreConfig, StoreError};
 use crate::token::ApiToken;
 
 const LOOPBACK: &str = "127.0.0.1:4470";
@@ -461,6 +462,16 @@ async fn publish_mistakes_name_the_field_and_rule() {
             json!({"kind": "revoke", "tlp": "green", "content": {"reason": "duplicate"}}),
             "invalid_record",
             vec!["refs", "exactly one target"],
+        ),
+        (
+            // Every field within its bounds, the whole payload over 64 KiB.
+            case(&|b| {
+                b["content"]["indicators"] = (0..40)
+                    .map(|i| json!({"type": "url", "value": format!("https://x.example/{i}/{}", "a".repeat(1990))}))
+                    .collect();
+            }),
+            "invalid_record",
+            vec!["payload is", "the limit is 65536"],
         ),
     ];
     for (body, code, needles) in cases {
@@ -1097,4 +1108,20 @@ async fn stopped_node_is_503_not_500() {
     let bytes = response.into_body().collect().await.unwrap().to_bytes();
     let json: Value = serde_json::from_slice(&bytes).unwrap();
     assert_eq!(json["error"]["code"], "node_stopping");
+}
+
+#[test]
+fn store_and_clock_failures_are_503_with_a_reason() {
+    let poisoned = ApiError::from(PublishError::Store(StoreError::Poisoned));
+    assert_eq!(poisoned.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(poisoned.code(), "store_unavailable");
+    let clock = ApiError::from(PublishError::ClockWrong { now_ms: 0 });
+    assert_eq!(clock.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(clock.code(), "clock_wrong");
+    let failed = ApiError::from(crate::services::CheckpointFailure::Store(
+        StoreError::Poisoned,
+    ));
+    assert_eq!(failed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let read = ApiError::from(StoreError::Corrupt("bad".into()));
+    assert_eq!(read.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
