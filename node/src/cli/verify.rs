@@ -74,13 +74,13 @@ pub(super) fn audit_file(
         .with_context(|| format!("cannot read {}", path.display()))?
         .len();
     let bar = (len >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal()).then(|| {
-        let bar = ProgressBar::new(0);
-        if let Ok(style) = ProgressStyle::with_template(
-            "{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta} left)",
-        ) {
-            bar.set_style(style.progress_chars("=> "));
+        // A spinner until the first batch is verified and the checkpoint's size is known.
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} the first entries…") {
+            bar.set_style(style);
         }
         bar.set_message(verb.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
         bar
     });
     let result = audit(
@@ -88,7 +88,14 @@ pub(super) fn audit_file(
         options,
         |done, total| {
             if let Some(bar) = &bar {
-                bar.set_length(total);
+                if bar.length() != Some(total) {
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta} left)",
+                    ) {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    bar.set_length(total);
+                }
                 bar.set_position(done);
             }
         },
