@@ -11,6 +11,11 @@
 //! - [`runtime`]: running the loop and the API as owned tasks, with an ordered stop.
 //! - [`store`]: the sled store (the only module that imports sled).
 //! - [`ingest`]: the one path records from others take into the store (verify, roster, append).
+//! - [`services`]: what the API and tasks share (store, roster, author key, metrics): publishing
+//!   this node's records, making checkpoints.
+//! - [`export`]: streaming the store's log as an export file; [`import`]: feeding an audited export
+//!   file into a store.
+//! - [`metrics`]: the Prometheus registry and the node's metrics.
 //! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
 //!
 //! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state (and later the
@@ -19,14 +24,18 @@
 pub mod api;
 pub mod config;
 pub mod datadir;
+pub mod export;
 mod fsutil;
+pub mod import;
 pub mod ingest;
 pub mod init;
 pub mod keys;
 pub mod load;
+pub mod metrics;
 pub mod node;
 pub mod roster;
 pub mod runtime;
+pub mod services;
 pub mod store;
 pub mod token;
 pub mod tomlfile;

@@ -1,30 +1,62 @@
-//! Running a loaded node: the event loop and the API server as owned tasks, and their ordered stop.
+//! Running a loaded node: the store, the event loop, the checkpoint task and the API server as owned
+//! tasks, and their ordered stop.
 //!
-//! Start: spawn the event loop, spawn the API on the already-bound listener, write `api.addr`.
-//! Stop (when `shutdown` completes): stop the API gracefully (bounded wait), then stop the loop,
-//! then remove `api.addr`. The store's final flush and the Swarm's stop slot in between later.
+//! Start: open the store at `D/store` (this takes its lock: a second node on the same directory stops
+//! here), spawn the event loop and the checkpoint task, spawn the API on the already-bound listener,
+//! write `api.addr`.
+//! Stop (when `shutdown` completes): stop the API gracefully (bounded wait), stop the checkpoint task,
+//! stop the loop, sign a last checkpoint if the log grew, flush the store, remove `api.addr`.
+//! The Swarm's stop slots in after the API's when networking lands.
 
 use std::future::Future;
 use std::io;
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 use tokio::task::{JoinError, JoinHandle};
-use tracing::{info, warn};
+use tokio::time::MissedTickBehavior;
+use tracing::{error, info, warn};
 
 use crate::api::{self, ApiAuth, ApiState};
+use crate::datadir::DataDir;
 use crate::fsutil;
 use crate::load::LoadedNode;
+use crate::metrics::Metrics;
 use crate::node::Node;
+use crate::services::{CheckpointFailure, NodeServices};
+use crate::store::{Store, StoreConfig, StoreError};
 
 /// How long open API requests may take to finish after a stop is requested.
 pub const API_GRACE: Duration = Duration::from_secs(10);
 
+/// Most records the store keeps while waiting for their predecessors.
+pub const MAX_ORPHANS: u64 = 10_000;
+
 /// Why a running node stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
+    /// The store could not be opened.
+    #[error(
+        "cannot open the store at {} (is another `certnet run` or `certnet import` using this data directory?)",
+        .path.display()
+    )]
+    OpenStore {
+        /// The store directory.
+        path: PathBuf,
+        /// The store error.
+        source: StoreError,
+    },
+    /// The store failed to flush on the way out.
+    #[error(
+        "the store failed its final flush: records acknowledged before are safe, check the disk"
+    )]
+    Flush(#[source] StoreError),
+    /// The node's own checkpoint key name was refused (a bug).
+    #[error("cannot set up checkpoints")]
+    Checkpoints(#[source] CheckpointFailure),
     /// The listener's address could not be read.
     #[error("cannot read the API listener's address")]
     Listener(#[source] io::Error),
@@ -61,6 +93,30 @@ impl<T> Drop for Owned<T> {
     }
 }
 
+/// The store's directory inside a data directory.
+pub fn store_path(dir: &DataDir) -> PathBuf {
+    dir.root().join("store")
+}
+
+/// How a node opens its store.
+pub fn store_config(node: &LoadedNode) -> StoreConfig {
+    StoreConfig {
+        path: store_path(node.data_dir()),
+        cache_capacity: node.config().store().cache_capacity_bytes(),
+        net: node.roster().network().as_str().to_owned(),
+        max_orphans: MAX_ORPHANS,
+    }
+}
+
+/// Opens the store for `node` (blocking: sled reads its log).
+pub fn open_store(node: &LoadedNode) -> Result<Store, RunError> {
+    let config = store_config(node);
+    Store::open(&config).map_err(|source| RunError::OpenStore {
+        path: config.path,
+        source,
+    })
+}
+
 /// Runs the node until `shutdown` completes, serving the API on `listener` (bound by the caller, so
 /// tests can bind port 0). Writes the bound address to `api.addr` and removes it on the way out.
 pub async fn run(
@@ -69,11 +125,16 @@ pub async fn run(
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
     let api_addr_file = node.data_dir().api_addr();
-    let result = run_tasks(node, listener, shutdown).await;
-    match std::fs::remove_file(&api_addr_file) {
-        Ok(()) => {}
-        Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-        Err(err) => warn!(path = %api_addr_file.display(), %err, "cannot remove api.addr"),
+    let mut wrote_api_addr = false;
+    let result = run_tasks(node, listener, shutdown, &mut wrote_api_addr).await;
+    // Only our own: a node that failed to start (say, on a store another node holds) must not remove
+    // the running node's api.addr.
+    if wrote_api_addr {
+        match std::fs::remove_file(&api_addr_file) {
+            Ok(()) => {}
+            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+            Err(err) => warn!(path = %api_addr_file.display(), %err, "cannot remove api.addr"),
+        }
     }
     result
 }
@@ -82,26 +143,59 @@ async fn run_tasks(
     node: LoadedNode,
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
+    wrote_api_addr: &mut bool,
 ) -> Result<(), RunError> {
     let addr = listener.local_addr().map_err(RunError::Listener)?;
     let auth = ApiAuth::new(node.token().clone(), addr);
     if auth.reads_need_token() {
         warn!(%addr, "the API listens beyond loopback: every request needs the API token");
     }
-    let (handle, event_loop) = Node::new(node.identity());
 
+    let node = Arc::new(node);
+    let opening = node.clone();
+    let store = tokio::task::spawn_blocking(move || open_store(&opening))
+        .await
+        .map_err(|source| RunError::Panicked {
+            task: "store",
+            source,
+        })??;
+    info!(
+        path = %store_path(node.data_dir()).display(),
+        log_size = store.log_size(),
+        "store open"
+    );
+    let metrics = Arc::new(Metrics::new());
+    let services = Arc::new(
+        NodeServices::new(
+            Arc::new(store),
+            Arc::new(node.roster().clone()),
+            node.author().clone(),
+            metrics,
+        )
+        .map_err(RunError::Checkpoints)?,
+    );
+
+    let (handle, event_loop) = Node::new(node.identity());
     let (stop_loop, loop_stop) = oneshot::channel::<()>();
     let mut loop_task = Owned(tokio::spawn(event_loop.run(async {
         let _ = loop_stop.await;
     })));
 
+    let (stop_checkpoints, checkpoints_stop) = oneshot::channel::<()>();
+    let mut checkpoint_task = Owned(tokio::spawn(checkpoint_loop(
+        services.clone(),
+        node.config().store().checkpoint_interval(),
+        checkpoints_stop,
+    )));
+
     let (stop_api, api_stop) = oneshot::channel::<()>();
-    let router = api::router(ApiState::new(handle.clone(), auth));
+    let router = api::router(ApiState::new(handle.clone(), services.clone(), auth));
     let mut api_task = Owned(tokio::spawn(api::serve(listener, router, async {
         let _ = api_stop.await;
     })));
 
     let path = node.data_dir().api_addr();
+    *wrote_api_addr = true;
     fsutil::write_replace(&path, format!("{addr}\n").as_bytes(), 0o644)
         .map_err(|source| RunError::ApiAddr { path, source })?;
     info!(api = %addr, data_dir = %node.data_dir().root().display(), "node running");
@@ -110,6 +204,9 @@ async fn run_tasks(
         () = shutdown => info!("stop requested"),
         done = &mut api_task.0 => return Err(ended("API server", done.map(|r| r.err()))),
         done = &mut loop_task.0 => return Err(ended("event loop", done.map(|()| None))),
+        done = &mut checkpoint_task.0 => {
+            return Err(ended("checkpoint task", done.map(|()| None)));
+        }
     }
 
     let _ = stop_api.send(());
@@ -128,6 +225,14 @@ async fn run_tasks(
         ),
     }
 
+    let _ = stop_checkpoints.send(());
+    (&mut checkpoint_task.0)
+        .await
+        .map_err(|source| RunError::Panicked {
+            task: "checkpoint task",
+            source,
+        })?;
+
     // The loop also ends when every handle is gone; keep ours until now so it stops on request.
     drop(handle);
     let _ = stop_loop.send(());
@@ -137,8 +242,47 @@ async fn run_tasks(
             task: "event loop",
             source,
         })?;
+
+    let closing = services.clone();
+    tokio::task::spawn_blocking(move || {
+        if let Err(err) = closing.checkpoint_if_grown() {
+            error!(error = %err, "cannot sign the final checkpoint");
+        }
+        closing.store().flush()
+    })
+    .await
+    .map_err(|source| RunError::Panicked {
+        task: "store",
+        source,
+    })?
+    .map_err(RunError::Flush)?;
+    info!("store flushed");
     info!("node stopped");
     Ok(())
+}
+
+/// Every `interval`, signs a checkpoint if the log grew since the newest one, until `stop` fires.
+async fn checkpoint_loop(
+    services: Arc<NodeServices>,
+    interval: Duration,
+    mut stop: oneshot::Receiver<()>,
+) {
+    let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + interval, interval);
+    ticks.set_missed_tick_behavior(MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            biased;
+            _ = &mut stop => break,
+            _ = ticks.tick() => {
+                let services = services.clone();
+                match tokio::task::spawn_blocking(move || services.checkpoint_if_grown()).await {
+                    Ok(Ok(_)) => {}
+                    Ok(Err(err)) => error!(error = %err, "periodic checkpoint failed"),
+                    Err(err) => error!(%err, "periodic checkpoint task failed"),
+                }
+            }
+        }
+    }
 }
 
 /// The error for a task that ended before it was told to; `failure` is its own error, if any.

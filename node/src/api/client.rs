@@ -13,9 +13,10 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use super::wire::{ErrorResponse, StatusResponse};
+use super::wire::{ErrorResponse, PublishRequest, PublishResponse, StatusResponse};
 use crate::datadir::DataDir;
 use crate::token::{ApiToken, TokenError};
 
@@ -24,6 +25,9 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Largest error body read from the node.
 const MAX_ERROR_BODY: u64 = 64 * 1024;
+
+/// Largest JSON answer read from the node (a page of 500 records of up to 64 KiB content each).
+const MAX_JSON_BODY: u64 = 64 * 1024 * 1024;
 
 /// Why talking to the node failed.
 #[derive(Debug, thiserror::Error)]
@@ -60,6 +64,14 @@ pub enum ClientError {
         addr: SocketAddr,
         /// The transport error.
         source: ureq::Error,
+    },
+    /// The connection broke while a body was streamed.
+    #[error("the transfer from the node at {addr} broke off")]
+    Transfer {
+        /// The API address.
+        addr: SocketAddr,
+        /// The I/O error.
+        source: io::Error,
     },
     /// The node answered with an error.
     #[error("the node refused the request ({status} {code}): {message}")]
@@ -152,49 +164,158 @@ impl Client {
         self.get_json("/v1/status")
     }
 
+    /// `POST /v1/records`: has the node sign and store a record.
+    pub fn publish(&self, request: &PublishRequest) -> Result<PublishResponse, ClientError> {
+        self.post_json("/v1/records", request)
+    }
+
     /// `GET path`, answered with JSON of type `T`.
     pub fn get_json<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
-        let response = self
+        let response = self.unreachable(self.get(path).call())?;
+        self.read(response)
+    }
+
+    /// `POST path` with a JSON body, answered with JSON of type `T`.
+    pub fn post_json<B: Serialize, T: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &B,
+    ) -> Result<T, ClientError> {
+        let response = self.unreachable(
+            self.agent
+                .post(self.url(path))
+                .header("Authorization", self.bearer())
+                .send_json(body),
+        )?;
+        self.read(response)
+    }
+
+    /// `POST path` without a body, answered with JSON of type `T`.
+    pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self.unreachable(
+            self.agent
+                .post(self.url(path))
+                .header("Authorization", self.bearer())
+                .send_empty(),
+        )?;
+        self.read(response)
+    }
+
+    /// `GET path`, answered with at most `limit` bytes (such as a raw record).
+    pub fn get_bytes(&self, path: &str, limit: u64) -> Result<Vec<u8>, ClientError> {
+        let mut response = self.unreachable(self.get(path).call())?;
+        if !response.status().is_success() {
+            return Err(self.error(response));
+        }
+        let status = response.status().as_u16();
+        response
+            .body_mut()
+            .with_config()
+            .limit(limit)
+            .read_to_vec()
+            .map_err(|err| ClientError::BadResponse {
+                addr: self.addr,
+                status,
+                detail: err.to_string(),
+            })
+    }
+
+    /// `GET path`, streaming the body into `out` with no overall time limit (for exports of any
+    /// size). Returns the bytes written and the response's headers.
+    pub fn download(
+        &self,
+        path: &str,
+        out: &mut impl io::Write,
+    ) -> Result<(u64, ureq::http::HeaderMap), ClientError> {
+        let request = self
             .agent
-            .get(format!("http://{}{path}", self.addr))
-            .header("Authorization", format!("Bearer {}", self.token.as_str()))
-            .call()
-            .map_err(|source| ClientError::Unreachable {
+            .get(self.url(path))
+            .config()
+            .timeout_global(None)
+            .build()
+            .header("Authorization", self.bearer());
+        let mut response = self.unreachable(request.call())?;
+        if !response.status().is_success() {
+            return Err(self.error(response));
+        }
+        let headers = response.headers().clone();
+        let written = io::copy(&mut response.body_mut().as_reader(), out).map_err(|source| {
+            ClientError::Transfer {
                 addr: self.addr,
                 source,
-            })?;
-        self.read(response)
+            }
+        })?;
+        Ok((written, headers))
+    }
+
+    fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    fn bearer(&self) -> String {
+        format!("Bearer {}", self.token.as_str())
+    }
+
+    fn get(&self, path: &str) -> ureq::RequestBuilder<ureq::typestate::WithoutBody> {
+        self.agent
+            .get(self.url(path))
+            .header("Authorization", self.bearer())
+    }
+
+    fn unreachable(
+        &self,
+        sent: Result<ureq::http::Response<ureq::Body>, ureq::Error>,
+    ) -> Result<ureq::http::Response<ureq::Body>, ClientError> {
+        sent.map_err(|source| ClientError::Unreachable {
+            addr: self.addr,
+            source,
+        })
     }
 
     fn read<T: DeserializeOwned>(
         &self,
         mut response: ureq::http::Response<ureq::Body>,
     ) -> Result<T, ClientError> {
+        if !response.status().is_success() {
+            return Err(self.error(response));
+        }
+        let status = response.status().as_u16();
+        response
+            .body_mut()
+            .with_config()
+            .limit(MAX_JSON_BODY)
+            .read_json::<T>()
+            .map_err(|err| ClientError::BadResponse {
+                addr: self.addr,
+                status,
+                detail: err.to_string(),
+            })
+    }
+
+    /// The error an unsuccessful response carries.
+    fn error(&self, mut response: ureq::http::Response<ureq::Body>) -> ClientError {
         let status = response.status().as_u16();
         let bad = |detail: String| ClientError::BadResponse {
             addr: self.addr,
             status,
             detail,
         };
-        if response.status().is_success() {
-            return response
-                .body_mut()
-                .read_json::<T>()
-                .map_err(|err| bad(err.to_string()));
-        }
-        let text = response
+        let text = match response
             .body_mut()
             .with_config()
             .limit(MAX_ERROR_BODY)
             .read_to_string()
-            .map_err(|err| bad(err.to_string()))?;
+        {
+            Ok(text) => text,
+            Err(err) => return bad(err.to_string()),
+        };
         match serde_json::from_str::<ErrorResponse>(&text) {
-            Ok(err) => Err(ClientError::Api {
+            Ok(err) => ClientError::Api {
                 status,
                 code: err.error.code,
                 message: err.error.message,
-            }),
-            Err(_) => Err(bad(text.chars().take(200).collect())),
+            },
+            Err(_) => bad(text.chars().take(200).collect()),
         }
     }
 }

@@ -1,14 +1,18 @@
 //! The API's error type and JSON extractor: client mistakes become 4xx JSON errors, never 500.
 
 use axum::Json;
-use axum::extract::rejection::JsonRejection;
-use axum::extract::{FromRequest, Request};
+use axum::extract::rejection::{JsonRejection, PathRejection, QueryRejection};
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
+use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use tracing::warn;
+use certnet_protocol::record::RecordError;
+use tracing::{error, warn};
 
 use super::wire::{ErrorBody, ErrorResponse};
 use crate::node::NodeStopped;
+use crate::services::{CheckpointFailure, PublishError};
+use crate::store::StoreError;
 
 /// An error answer: HTTP status, stable code and a message saying what to fix.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -49,6 +53,26 @@ impl ApiError {
             StatusCode::METHOD_NOT_ALLOWED,
             "method_not_allowed",
             message,
+        )
+    }
+
+    /// 422: the request is well-formed but asks for something invalid; the message says what.
+    pub fn unprocessable(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, message)
+    }
+
+    /// 500: the node failed in a way no request can fix (logged).
+    pub fn internal(code: &'static str, message: impl Into<String>) -> Self {
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
+    }
+
+    /// 503 for a store that failed a write: the write was not done, and later writes are refused until
+    /// the node restarts. The failure was counted and logged where it happened.
+    pub fn store_write(err: &StoreError) -> Self {
+        Self::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "store_unavailable",
+            format!("the node could not store this: {err}"),
         )
     }
 
@@ -94,6 +118,69 @@ impl From<NodeStopped> for ApiError {
     }
 }
 
+impl From<StoreError> for ApiError {
+    /// A failed store read (writes use [`ApiError::store_write`]).
+    fn from(err: StoreError) -> Self {
+        error!(error = %err, "store read failed");
+        match err {
+            StoreError::Poisoned => Self::store_write(&err),
+            StoreError::Corrupt(_) => Self::internal("store_corrupt", err.to_string()),
+            StoreError::Sled { .. } => Self::internal("store_error", err.to_string()),
+        }
+    }
+}
+
+impl From<CheckpointFailure> for ApiError {
+    fn from(err: CheckpointFailure) -> Self {
+        match err {
+            // Counted and logged by the services when it was a write.
+            CheckpointFailure::Store(e @ (StoreError::Sled { .. } | StoreError::Poisoned)) => {
+                Self::store_write(&e)
+            }
+            CheckpointFailure::Store(e) => e.into(),
+            CheckpointFailure::Checkpoint(e) => {
+                error!(error = %e, "checkpoint failed");
+                Self::internal("checkpoint_failed", format!("checkpoint: {e}"))
+            }
+        }
+    }
+}
+
+impl From<PublishError> for ApiError {
+    fn from(err: PublishError) -> Self {
+        match err {
+            PublishError::ClockWrong { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "clock_wrong",
+                err.to_string(),
+            ),
+            PublishError::Invalid(RecordError::TlpRed) => {
+                Self::unprocessable("tlp_red", RecordError::TlpRed.to_string())
+            }
+            PublishError::Invalid(e) => Self::unprocessable("invalid_record", e.to_string()),
+            PublishError::Store(e) => Self::store_write(&e),
+        }
+    }
+}
+
+impl From<QueryRejection> for ApiError {
+    fn from(rejection: QueryRejection) -> Self {
+        Self::bad_request(
+            "bad_query",
+            format!(
+                "{} (see the route's documented parameters)",
+                rejection.body_text()
+            ),
+        )
+    }
+}
+
+impl From<PathRejection> for ApiError {
+    fn from(rejection: PathRejection) -> Self {
+        Self::bad_request("bad_path", rejection.body_text())
+    }
+}
+
 impl From<JsonRejection> for ApiError {
     fn from(rejection: JsonRejection) -> Self {
         let message = rejection.body_text();
@@ -136,6 +223,40 @@ where
 
     async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
         let Json(value) = Json::<T>::from_request(request, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Like `axum::extract::Query`, but a bad query string is an [`ApiError`] JSON answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiQuery<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiQuery<T>
+where
+    Query<T>: FromRequestParts<S, Rejection = QueryRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(value) = Query::<T>::from_request_parts(parts, state).await?;
+        Ok(Self(value))
+    }
+}
+
+/// Like `axum::extract::Path`, but a bad path parameter is an [`ApiError`] JSON answer.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ApiPath<T>(pub T);
+
+impl<T, S> FromRequestParts<S> for ApiPath<T>
+where
+    Path<T>: FromRequestParts<S, Rejection = PathRejection>,
+    S: Send + Sync,
+{
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(value) = Path::<T>::from_request_parts(parts, state).await?;
         Ok(Self(value))
     }
 }

@@ -6,13 +6,32 @@
 //!   ([`ApiError`]); unknown routes and methods included.
 //! - Reads (GET, HEAD) are open on loopback; everything else, and everything when the API listens
 //!   beyond loopback, needs `Authorization: Bearer <api.token>` ([`ApiAuth`]).
+//! - Store work runs on tokio's blocking pool ([`blocking`]), never on the async workers.
 //! - [`client`] is the other side: what CLI commands use to talk to a running node.
 //!
-//! Routes: `GET /v1/status`.
+//! Routes (JSON unless said otherwise; bodies in [`wire`]):
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /v1/status` | identity, uptime, log size, root, checkpoint, heads, orphans, forks, disk |
+//! | `POST /v1/records` | sign and store a record `{kind, tlp, refs?, content}` → 201 `{id, seq, index}` |
+//! | `GET /v1/records` | the log, filtered (`author`, `kind`, `tlp`, `since`), `cursor`/`limit` pages |
+//! | `GET /v1/records/{id}` | one record, verified again, with its current view and history |
+//! | `GET /v1/records/{id}/raw` | the exact COSE_Sign1 bytes (`application/cose`) |
+//! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; make one now |
+//! | `GET /v1/log/proof/inclusion` | `id=` or `index=`, `size=` (default: newest checkpoint) |
+//! | `GET /v1/log/proof/consistency` | `old=`, `new=` (default: newest checkpoint) |
+//! | `GET /v1/export` | the export file (`application/cbor-seq`), streamed |
+//! | `GET /v1/forks` | every equivocation proof held |
+//! | `GET /metrics` | Prometheus (OpenMetrics) text |
 
 mod auth;
 pub mod client;
 mod error;
+mod export;
+mod log;
+mod metrics;
+mod records;
 mod status;
 mod trace;
 pub mod wire;
@@ -29,33 +48,50 @@ use axum::routing::get;
 use tokio::net::TcpListener;
 
 pub use auth::ApiAuth;
-pub use error::{ApiError, ApiJson};
+pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
 
 use crate::node::NodeHandle;
+use crate::services::NodeServices;
 
 /// Largest request body accepted; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 256 * 1024;
 
-/// What every handler can reach: the node's handle and the token policy.
+/// What every handler can reach: the node's handle, the store and keys, and the token policy.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     node: NodeHandle,
+    services: Arc<NodeServices>,
     auth: Arc<ApiAuth>,
 }
 
 impl ApiState {
-    /// State for a router talking to `node`, guarded by `auth`.
-    pub fn new(node: NodeHandle, auth: ApiAuth) -> Self {
+    /// State for a router talking to `node` and `services`, guarded by `auth`.
+    pub fn new(node: NodeHandle, services: Arc<NodeServices>, auth: ApiAuth) -> Self {
         Self {
             node,
+            services,
             auth: Arc::new(auth),
         }
     }
 }
 
-/// All routes of the API, with JSON errors, the body limit, the token check and request spans.
+/// All routes of the API, with JSON errors, the body limit, the token check, request spans and
+/// request counts.
 pub fn router(state: ApiState) -> Router {
-    let routes = Router::new().route("/v1/status", get(status::get_status));
+    let routes = Router::new()
+        .route("/v1/status", get(status::get_status))
+        .route("/v1/records", get(records::list).post(records::publish))
+        .route("/v1/records/{id}", get(records::get_one))
+        .route("/v1/records/{id}/raw", get(records::get_raw))
+        .route(
+            "/v1/log/checkpoint",
+            get(log::get_checkpoint).post(log::post_checkpoint),
+        )
+        .route("/v1/log/proof/inclusion", get(log::inclusion))
+        .route("/v1/log/proof/consistency", get(log::consistency))
+        .route("/v1/export", get(export::get_export))
+        .route("/v1/forks", get(log::forks))
+        .route("/metrics", get(metrics::get_metrics));
     finish(routes, state)
 }
 
@@ -70,7 +106,24 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
             auth::require_token,
         ))
         .layer(middleware::from_fn(trace::request_span))
+        .layer(middleware::from_fn_with_state(
+            state.clone(),
+            metrics::count_request,
+        ))
         .with_state(state)
+}
+
+/// Runs blocking store work on tokio's blocking pool.
+async fn blocking<T: Send + 'static>(
+    work: impl FnOnce() -> T + Send + 'static,
+) -> Result<T, ApiError> {
+    tokio::task::spawn_blocking(work).await.map_err(|err| {
+        tracing::error!(%err, "a blocking API task failed");
+        ApiError::internal(
+            "task_failed",
+            "the node failed while answering: see its log",
+        )
+    })
 }
 
 /// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.

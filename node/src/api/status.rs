@@ -1,14 +1,56 @@
-//! `GET /v1/status`: who the node is and how long it has run.
+//! `GET /v1/status`: who the node is, how long it has run, and the state of its log and store.
 
 use axum::Json;
 use axum::extract::State;
 
-use super::{ApiError, ApiState};
-use crate::api::wire::StatusResponse;
+use super::wire::{FrozenAuthor, StatusResponse};
+use super::{ApiError, ApiState, blocking};
 
 pub(super) async fn get_status(
     State(state): State<ApiState>,
 ) -> Result<Json<StatusResponse>, ApiError> {
     let status = state.node.status().await?;
-    Ok(Json(status.into()))
+    let services = state.services.clone();
+    let store_status = blocking(move || -> Result<_, ApiError> {
+        let store = services.store();
+        let log_size = store.log_size();
+        let root = store.root(log_size)?;
+        let checkpoint_size = store.latest_checkpoint()?.map(|(size, _)| size);
+        let forks = store
+            .frozen()
+            .into_iter()
+            .map(|(author, seq)| FrozenAuthor {
+                author: author.to_string(),
+                author_name: services.member_name(&author),
+                seq,
+            })
+            .collect();
+        Ok((
+            log_size,
+            root,
+            checkpoint_size,
+            store.heads().len() as u64,
+            store.orphan_count(),
+            forks,
+            store.size_on_disk()?,
+        ))
+    })
+    .await??;
+    let (log_size, root, checkpoint_size, heads, orphans, forks, store_bytes) = store_status;
+    let identity = status.identity;
+    Ok(Json(StatusResponse {
+        name: identity.name.to_string(),
+        network: identity.network.to_string(),
+        author_key: identity.author_key.to_string(),
+        peer_id: identity.peer_id.to_string(),
+        version: status.version.to_owned(),
+        uptime_secs: status.uptime.as_secs(),
+        log_size,
+        root: hex::encode(root),
+        checkpoint_size,
+        heads,
+        orphans,
+        forks,
+        store_bytes,
+    }))
 }

@@ -1,9 +1,16 @@
 //! The `certnet` command line (binary only): arguments, the data directory, dispatch, exit codes.
 
+mod checkpoint;
+mod export;
+mod import;
 mod init;
 mod keys;
+mod out;
+mod publish;
+mod records;
 mod run;
 mod status;
+mod verify;
 
 use std::path::PathBuf;
 
@@ -40,8 +47,24 @@ enum Command {
     Keys(keys::KeysArgs),
     /// Run the node until SIGINT or SIGTERM (initialising an empty data directory first).
     Run(run::RunArgs),
-    /// Show the running node's status.
+    /// Show the running node's status: identity, log size, root, checkpoint, forks, disk use.
     Status(status::StatusArgs),
+    /// Have the running node sign and store a record (from a JSON file, or an incident from flags);
+    /// prints its id.
+    Publish(Box<publish::PublishArgs>),
+    /// List the running node's log, filtered, as a table or JSON.
+    Records(records::RecordsArgs),
+    /// Show one record with its current view (after updates and revocations) and history.
+    Show(records::ShowArgs),
+    /// Print the running node's newest signed checkpoint (`--new`: sign one for the current log).
+    Checkpoint(checkpoint::CheckpointArgs),
+    /// Download the running node's log as an export file, for `certnet verify` and `certnet import`.
+    Export(export::ExportArgs),
+    /// Verify an export file offline: every signature, every chain, the root against the signed
+    /// checkpoint. Exit 0 ok, 1 does not verify, 2 unreadable.
+    Verify(verify::VerifyArgs),
+    /// Verify an export file, then add its records to this data directory's store (node stopped).
+    Import(import::ImportArgs),
 }
 
 /// A mistake in how certnet was called, found after argument parsing (exit code 2).
@@ -49,14 +72,30 @@ enum Command {
 #[error("{0}")]
 pub(crate) struct UsageError(pub(crate) String);
 
+/// A file could not be read or written, described in the message (exit code 2).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub(crate) struct IoFailure(pub(crate) String);
+
 /// Runs the command `args` names.
 pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
+    // Offline verification needs no data directory.
+    if let Command::Verify(a) = &args.command {
+        return verify::run(a);
+    }
     let dir = resolve_data_dir(args.data_dir)?;
     match args.command {
         Command::Init(a) => init::run(&dir, a),
         Command::Keys(a) => keys::run(&dir, &a),
         Command::Run(a) => run::run(&dir, &a),
         Command::Status(a) => status::run(&dir, &a),
+        Command::Publish(a) => publish::run(&dir, *a),
+        Command::Records(a) => records::run_records(&dir, &a),
+        Command::Show(a) => records::run_show(&dir, &a),
+        Command::Checkpoint(a) => checkpoint::run(&dir, &a),
+        Command::Export(a) => export::run(&dir, &a),
+        Command::Verify(a) => verify::run(&a),
+        Command::Import(a) => import::run(&dir, &a),
     }
 }
 
@@ -88,12 +127,14 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     let usage_or_io = err.chain().any(|cause| {
         cause.is::<std::io::Error>()
             || cause.is::<UsageError>()
+            || cause.is::<IoFailure>()
             || matches!(
                 cause.downcast_ref::<ClientError>(),
                 Some(
                     ClientError::NotRunning { .. }
                         | ClientError::ReadAddr { .. }
                         | ClientError::Unreachable { .. }
+                        | ClientError::Transfer { .. }
                 )
             )
     });
@@ -121,6 +162,8 @@ mod tests {
         assert_eq!(exit_code(&io), 2);
         let usage = anyhow::Error::new(UsageError("bad".into()));
         assert_eq!(exit_code(&usage), 2);
+        let unreadable = anyhow::Error::new(IoFailure("cannot read".into()));
+        assert_eq!(exit_code(&unreadable), 2);
         let failed = anyhow::anyhow!("refused");
         assert_eq!(exit_code(&failed), 1);
     }

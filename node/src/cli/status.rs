@@ -28,8 +28,8 @@ pub(super) fn run(dir: &DataDir, args: &StatusArgs) -> anyhow::Result<()> {
 }
 
 fn render(status: &StatusResponse, client: &Client) -> String {
-    format!(
-        "name        {}\nnetwork     {}\nauthor_key  {}\npeer_id     {}\nversion     {}\nuptime      {}\napi         http://{}",
+    let mut text = format!(
+        "name        {}\nnetwork     {}\nauthor_key  {}\npeer_id     {}\nversion     {}\nuptime      {}\napi         http://{}\nlog         {} entries, root {}\ncheckpoint  {}\nauthors     {}\norphans     {}\nstore       {} bytes on disk\nforks       {}",
         status.name,
         status.network,
         status.author_key,
@@ -37,7 +37,25 @@ fn render(status: &StatusResponse, client: &Client) -> String {
         status.version,
         human_duration(Duration::from_secs(status.uptime_secs)),
         client.addr(),
-    )
+        status.log_size,
+        status.root,
+        status
+            .checkpoint_size
+            .map_or("none yet".to_owned(), |size| format!("{size} entries")),
+        status.heads,
+        status.orphans,
+        status.store_bytes,
+        status.forks.len(),
+    );
+    for fork in &status.forks {
+        text.push_str(&format!(
+            "\n  FROZEN {} ({}) signed two records at seq {}",
+            fork.author_name.as_deref().unwrap_or("not in roster"),
+            fork.author,
+            fork.seq
+        ));
+    }
+    text
 }
 
 /// `3d 4h 5m 6s`, leaving out leading zero units.

@@ -1,6 +1,8 @@
 //! End-to-end tests of the `certnet` binary on one node: init, keys, config and roster errors, key
-//! permissions, and `run` serving the API until SIGTERM or SIGINT.
+//! permissions, and `run` serving the API until SIGTERM or SIGINT; in `flow`, publish → export →
+//! verify with every kind of tampering, import into a fresh node, and views after updates.
 
+mod flow;
 mod util;
 
 use std::fs;

@@ -38,6 +38,11 @@ impl TestDir {
         self.data().join(name)
     }
 
+    /// A path in the temp dir, outside the data directory (for inputs and outputs of commands).
+    pub(crate) fn path(&self, name: &str) -> PathBuf {
+        self.tmp.path().join(name)
+    }
+
     /// Runs `certnet ARGS --data-dir D` to completion.
     pub(crate) fn certnet(&self, args: &[&str]) -> Outcome {
         let output = self.command(args).output().unwrap();
@@ -90,6 +95,7 @@ pub(crate) struct Outcome {
     args: String,
     pub(crate) status: ExitStatus,
     pub(crate) stdout: String,
+    pub(crate) stdout_bytes: Vec<u8>,
     pub(crate) stderr: String,
 }
 
@@ -99,6 +105,7 @@ impl Outcome {
             args: args.join(" "),
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+            stdout_bytes: output.stdout,
             stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
         }
     }
@@ -119,6 +126,16 @@ impl Outcome {
     /// Asserts exit code `code`.
     pub(crate) fn code(self, code: i32) -> Self {
         assert_eq!(self.status.code(), Some(code), "{}", self.describe());
+        self
+    }
+
+    /// Asserts stdout contains `needle`.
+    pub(crate) fn stdout_has(self, needle: &str) -> Self {
+        assert!(
+            self.stdout.contains(needle),
+            "stdout lacks {needle:?}\n{}",
+            self.describe()
+        );
         self
     }
 

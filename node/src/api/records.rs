@@ -1,0 +1,409 @@
+//! Records: publish (`POST /v1/records`), list (`GET /v1/records`), one record's JSON view with its
+//! current view and history (`GET /v1/records/{id}`) and its exact bytes (`GET /v1/records/{id}/raw`).
+
+use std::str::FromStr;
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use certnet_protocol::id::RecordId;
+use certnet_protocol::keys::{AuthorKey, KEY_TEXT_PREFIX};
+use certnet_protocol::record::{Content, Draft, Kind, Payload, Record, Tlp, verify_record};
+use certnet_protocol::view::{Effect, current_view};
+use serde::Deserialize;
+use serde_json::Value;
+use tracing::debug;
+
+use super::wire::{
+    COSE_CONTENT_TYPE, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
+    PublishResponse, RecordJson, RecordList, RecordView,
+};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, blocking};
+use crate::node::NodeHandle;
+use crate::services::{NodeServices, Published, now_ms};
+
+/// Most log entries one `GET /v1/records` looks at; a page may end early with a `next_cursor`.
+pub(super) const MAX_SCAN: u64 = 10_000;
+/// A record's time this far ahead of the local clock is flagged.
+pub(super) const AHEAD_TOLERANCE_MS: u64 = 5 * 60 * 1000;
+
+pub(super) async fn publish(
+    State(state): State<ApiState>,
+    ApiJson(body): ApiJson<PublishRequest>,
+) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
+    let draft = draft(body)?;
+    let services = state.services.clone();
+    let now = now_ms();
+    let published = blocking(move || services.publish(draft, now)).await??;
+    debug!(id = %published.id, seq = published.seq, index = published.index, "record published");
+    let answer = PublishResponse {
+        id: published.id.to_string(),
+        seq: published.seq,
+        index: published.index,
+    };
+    announce_to_gossip(&state.node, published).await;
+    Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// HOOK for networking: called with every record this node published, after it is durably stored
+/// and before the API answers. The networking change hands `published.bytes` to the event loop here
+/// (persist first, then publish: DESIGN.md). Today it only logs: nothing is gossiped yet.
+async fn announce_to_gossip(node: &NodeHandle, published: Published) {
+    let _ = node;
+    debug!(
+        id = %published.id,
+        bytes = published.bytes.len(),
+        "gossip hook: networking not wired yet, record not announced"
+    );
+}
+
+/// The draft a publish request asks for, or the 4xx saying what is wrong with it.
+fn draft(body: PublishRequest) -> Result<Draft, ApiError> {
+    let invalid = |message: String| ApiError::unprocessable("invalid_record", message);
+    let kind = Kind::from_str(&body.kind).map_err(|e| invalid(e.to_string()))?;
+    if let Kind::Other(name) = &kind {
+        return Err(invalid(format!(
+            "kind `{name}` is not one this node can publish: use incident, indicator, advisory, sighting, update or revoke"
+        )));
+    }
+    let tlp = Tlp::from_str(&body.tlp).map_err(|e| invalid(e.to_string()))?;
+    if tlp == Tlp::Red {
+        return Err(ApiError::unprocessable(
+            "tlp_red",
+            certnet_protocol::record::RecordError::TlpRed.to_string(),
+        ));
+    }
+    let refs = body
+        .refs
+        .iter()
+        .enumerate()
+        .map(|(i, r)| {
+            RecordId::from_str(r).map_err(|_| {
+                invalid(format!(
+                    "refs[{i}] must be a record id: 64 lowercase hex characters"
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    let mut track = serde_path_to_error::Track::new();
+    let content = Content::deserialize_for(
+        &kind,
+        serde_path_to_error::Deserializer::new(body.content, &mut track),
+    )
+    .map_err(|e| {
+        let path = track.path().to_string();
+        let at = if path == "." {
+            "content".to_owned()
+        } else {
+            format!("content.{path}")
+        };
+        invalid(format!("{at}: {e} (for kind `{kind}`)"))
+    })?;
+    Ok(Draft {
+        kind,
+        tlp,
+        refs,
+        content,
+    })
+}
+
+/// Query of `GET /v1/records`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct ListQuery {
+    /// `ed25519:…` key or member name.
+    author: Option<String>,
+    kind: Option<String>,
+    tlp: Option<String>,
+    /// Records with `time` at or after this, ms since the epoch.
+    since: Option<u64>,
+    /// Log index to start at.
+    cursor: Option<u64>,
+    limit: Option<usize>,
+}
+
+/// The checked filters of a list request.
+struct Filter {
+    author: Option<AuthorKey>,
+    kind: Option<Kind>,
+    tlp: Option<Tlp>,
+    since: Option<u64>,
+}
+
+impl Filter {
+    fn matches(&self, p: &Payload) -> bool {
+        self.author.is_none_or(|a| a == p.author)
+            && self.kind.as_ref().is_none_or(|k| *k == p.kind)
+            && self.tlp.is_none_or(|t| t == p.tlp)
+            && self.since.is_none_or(|s| p.time >= s)
+    }
+}
+
+pub(super) async fn list(
+    State(state): State<ApiState>,
+    ApiQuery(query): ApiQuery<ListQuery>,
+) -> Result<Json<RecordList>, ApiError> {
+    let bad = |message: String| ApiError::bad_request("bad_query", message);
+    let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
+    if !(1..=MAX_LIMIT).contains(&limit) {
+        return Err(bad(format!("limit must be 1 to {MAX_LIMIT}")));
+    }
+    let author = match query.author {
+        None => None,
+        Some(text) if text.starts_with(KEY_TEXT_PREFIX) => Some(
+            AuthorKey::from_str(&text).map_err(|e| bad(format!("author: {e}")))?,
+        ),
+        Some(name) => Some(
+            *state
+                .services
+                .roster()
+                .member_by_name(&name)
+                .ok_or_else(|| {
+                    bad(format!(
+                        "author `{name}` is neither an ed25519:… key nor a member name in roster.toml"
+                    ))
+                })?
+                .author_key(),
+        ),
+    };
+    let filter = Filter {
+        author,
+        kind: query
+            .kind
+            .map(|k| Kind::from_str(&k))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?,
+        tlp: query
+            .tlp
+            .map(|t| Tlp::from_str(&t))
+            .transpose()
+            .map_err(|e| bad(e.to_string()))?,
+        since: query.since,
+    };
+    let cursor = query.cursor.unwrap_or(0);
+    let services = state.services.clone();
+    let page = blocking(move || scan(&services, &filter, cursor, limit, MAX_SCAN)).await??;
+    Ok(Json(page))
+}
+
+/// One page: entries from `cursor` on that match, at most `limit`, looking at most at `max_scan`
+/// entries (then the page ends early, with the cursor to go on from).
+fn scan(
+    services: &NodeServices,
+    filter: &Filter,
+    cursor: u64,
+    limit: usize,
+    max_scan: u64,
+) -> Result<RecordList, ApiError> {
+    let store = services.store();
+    let mut records = Vec::new();
+    let mut next_cursor = None;
+    for (scanned, item) in (0..).zip(store.log_iter(cursor)) {
+        let (index, bytes) = item?;
+        if scanned == max_scan {
+            next_cursor = Some(index);
+            break;
+        }
+        let record = decode_stored(&bytes)?;
+        if filter.matches(record.payload()) {
+            records.push(record_json(services, &record, Some(index)));
+            if records.len() == limit {
+                next_cursor = (index + 1 < store.log_size()).then_some(index + 1);
+                break;
+            }
+        }
+    }
+    Ok(RecordList {
+        records,
+        next_cursor,
+    })
+}
+
+/// Decodes bytes the store holds (verified when they were stored).
+fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
+    Record::decode(bytes).map_err(|e| {
+        tracing::error!(error = %e, "a stored record no longer decodes");
+        ApiError::internal(
+            "store_corrupt",
+            format!("a stored record no longer decodes ({e}): the store is damaged"),
+        )
+    })
+}
+
+fn record_json(services: &NodeServices, record: &Record, index: Option<u64>) -> RecordJson {
+    let p = record.payload();
+    RecordJson {
+        id: record.id().to_string(),
+        index,
+        author: p.author.to_string(),
+        author_name: services.member_name(&p.author),
+        seq: p.seq,
+        prev: p.prev.map(|id| id.to_string()),
+        time: p.time,
+        kind: p.kind.to_string(),
+        tlp: p.tlp.to_string(),
+        refs: p.refs.iter().map(ToString::to_string).collect(),
+        content: content_json(&p.content),
+    }
+}
+
+/// Content as JSON. Content of an unknown kind may hold CBOR JSON cannot show (byte strings, integer
+/// keys): then a note saying so.
+fn content_json(content: &Content) -> Value {
+    serde_json::to_value(content).unwrap_or_else(|e| {
+        serde_json::json!({ "unrenderable": format!("content cannot be shown as JSON: {e}; fetch /raw") })
+    })
+}
+
+/// A record id from a path, or the 400 saying what an id looks like.
+fn parse_id(text: &str) -> Result<RecordId, ApiError> {
+    RecordId::from_str(text).map_err(|_| {
+        ApiError::bad_request(
+            "bad_id",
+            format!(
+                "`{}` is not a record id: ids are 64 lowercase hex characters, as POST /v1/records returns",
+                text.chars().take(80).collect::<String>()
+            ),
+        )
+    })
+}
+
+fn no_record(id: &RecordId) -> ApiError {
+    ApiError::not_found(format!("this node holds no record with id {id}"))
+}
+
+pub(super) async fn get_one(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Json<RecordView>, ApiError> {
+    let id = parse_id(&id)?;
+    let services = state.services.clone();
+    let now = now_ms();
+    let view = blocking(move || view(&services, &id, now)).await??;
+    Ok(Json(view))
+}
+
+fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, ApiError> {
+    let store = services.store();
+    let bytes = store.get(id)?.ok_or_else(|| no_record(id))?;
+    let index = store.position(id)?;
+    let (record, verify_error) = match verify_record(&bytes, services.net()) {
+        Ok(verified) => (verified.record().clone(), None),
+        Err(e) => (decode_stored(&bytes)?, Some(e.to_string())),
+    };
+    let referrers = store
+        .referrers(id)?
+        .iter()
+        .map(|b| decode_stored(b))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairs: Vec<(RecordId, &Payload)> =
+        referrers.iter().map(|r| (r.id(), r.payload())).collect();
+    let current = current_view(record.payload(), &pairs);
+    let mut history = Vec::with_capacity(current.history.len());
+    for entry in &current.history {
+        let Some(referrer) = referrers.iter().find(|r| r.id() == entry.id) else {
+            continue;
+        };
+        let (effect, reason) = match &entry.effect {
+            Effect::Updated => ("updated", None),
+            Effect::Revoked => ("revoked", None),
+            Effect::Referenced => ("referenced", None),
+            Effect::Ignored(why) => ("ignored", Some((*why).to_owned())),
+        };
+        history.push(HistoryItem {
+            id: entry.id.to_string(),
+            index: store.position(&entry.id)?,
+            author: referrer.payload().author.to_string(),
+            kind: entry.kind.to_string(),
+            seq: entry.seq,
+            time: referrer.payload().time,
+            effect: effect.to_owned(),
+            reason,
+        });
+    }
+    Ok(RecordView {
+        record: record_json(services, &record, index),
+        verified: verify_error.is_none(),
+        verify_error,
+        time_ahead_of_clock: record.payload().time > now.saturating_add(AHEAD_TOLERANCE_MS),
+        view: CurrentView {
+            content: content_json(&current.content),
+            tlp: current.tlp.to_string(),
+            revoked: current.revoked.is_some(),
+            revoked_reason: current.revoked,
+        },
+        history,
+    })
+}
+
+pub(super) async fn get_raw(
+    State(state): State<ApiState>,
+    ApiPath(id): ApiPath<String>,
+) -> Result<Response, ApiError> {
+    let id = parse_id(&id)?;
+    let services = state.services.clone();
+    let bytes = blocking(move || services.store().get(&id))
+        .await??
+        .ok_or_else(|| no_record(&id))?;
+    Ok(([(header::CONTENT_TYPE, COSE_CONTENT_TYPE)], bytes).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use certnet_protocol::keys::AuthorSecret;
+    use certnet_protocol::record::sample;
+
+    use super::*;
+    use crate::metrics::Metrics;
+    use crate::roster::{Member, NetworkId, Roster};
+    use crate::store::{Store, StoreConfig};
+
+    #[test]
+    fn a_sparse_filter_ends_the_page_early_with_a_cursor() {
+        let dir = tempfile::tempdir().unwrap();
+        let author = AuthorSecret::from_seed(&[5; 32]);
+        let mut roster = Roster::new(NetworkId::dev());
+        roster
+            .add_member(Member::new(
+                "CERT-S".parse().unwrap(),
+                author.public(),
+                vec![],
+                vec![],
+            ))
+            .unwrap();
+        let store = Store::open(&StoreConfig {
+            path: dir.path().join("store"),
+            cache_capacity: 8 << 20,
+            net: NetworkId::dev().as_str().to_owned(),
+            max_orphans: 10,
+        })
+        .unwrap();
+        let services = NodeServices::new(
+            Arc::new(store),
+            Arc::new(roster),
+            author,
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        let now = 1_767_225_600_000;
+        for n in 0..5 {
+            services.publish(sample::incident(n), now + n).unwrap();
+        }
+        let late = Filter {
+            author: None,
+            kind: None,
+            tlp: None,
+            since: Some(now + 4),
+        };
+        let first = scan(&services, &late, 0, 10, 3).unwrap();
+        assert!(first.records.is_empty());
+        assert_eq!(first.next_cursor, Some(3));
+        let second = scan(&services, &late, 3, 10, 3).unwrap();
+        assert_eq!(second.records.len(), 1);
+        assert_eq!(second.records[0].index, Some(4));
+        assert_eq!(second.next_cursor, None);
+    }
+}

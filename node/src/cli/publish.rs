@@ -1,0 +1,190 @@
+//! `certnet publish`: have the running node sign and store a record, from a JSON file (the
+//! `POST /v1/records` body) or, for a quick incident, from flags. Prints the new record's id.
+
+use std::io::Read as _;
+use std::path::PathBuf;
+
+use anyhow::Context as _;
+use certnet_node::api::client::Client;
+use certnet_node::api::wire::PublishRequest;
+use certnet_node::datadir::DataDir;
+use clap::Args;
+use serde_json::{Map, Value, json};
+
+use super::UsageError;
+use super::out::{print_json, print_text};
+
+/// Flags that build the record when no `--file` is given.
+const QUICK_FLAGS: [&str; 13] = [
+    "kind",
+    "tlp",
+    "title",
+    "summary",
+    "severity",
+    "status",
+    "indicator",
+    "category",
+    "reference",
+    "sector",
+    "country",
+    "label",
+    "refs",
+];
+
+#[derive(Debug, Args)]
+pub(crate) struct PublishArgs {
+    /// JSON file holding the request body `{kind, tlp, refs?, content}` (`-` reads stdin).
+    #[arg(long, value_name = "FILE", conflicts_with_all = QUICK_FLAGS)]
+    file: Option<PathBuf>,
+
+    /// Kind of a record built from flags: only `incident` has flags (use --file for other kinds).
+    #[arg(long, default_value = "incident")]
+    kind: String,
+
+    /// TLP label: clear, green, amber or amber+strict (red is refused: v1 has no recipient
+    /// encryption).
+    #[arg(long, default_value = "amber", value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
+    tlp: String,
+
+    /// Incident title (one line, at most 200 bytes).
+    #[arg(long)]
+    title: Option<String>,
+
+    /// What happened and what to do (at most 8192 bytes).
+    #[arg(long)]
+    summary: Option<String>,
+
+    /// Severity of the incident.
+    #[arg(long, value_parser = ["low", "medium", "high", "critical"])]
+    severity: Option<String>,
+
+    /// Handling status of the incident.
+    #[arg(long, default_value = "new", value_parser = ["new", "investigating", "contained", "resolved"])]
+    status: String,
+
+    /// Indicator as TYPE:VALUE, such as ipv4:203.0.113.7, domain:evil.example or
+    /// sha256:<64 hex>; repeat for several.
+    #[arg(long, value_name = "TYPE:VALUE")]
+    indicator: Vec<String>,
+
+    /// Category, such as phishing or ransomware; repeat for several.
+    #[arg(long)]
+    category: Vec<String>,
+
+    /// Reference URL; repeat for several.
+    #[arg(long, value_name = "URL")]
+    reference: Vec<String>,
+
+    /// Affected sector, such as energy or health; repeat for several.
+    #[arg(long)]
+    sector: Vec<String>,
+
+    /// Affected country, ISO 3166-1 alpha-2 in upper case (DE, FR); repeat for several.
+    #[arg(long)]
+    country: Vec<String>,
+
+    /// Free label; repeat for several.
+    #[arg(long)]
+    label: Vec<String>,
+
+    /// Id of a related record; repeat for several.
+    #[arg(long = "ref", id = "refs", value_name = "ID")]
+    refs: Vec<String>,
+
+    /// Print the node's JSON answer `{id, seq, index}` instead of the id alone.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(dir: &DataDir, args: PublishArgs) -> anyhow::Result<()> {
+    let request = match &args.file {
+        Some(path) => read_request(path)?,
+        None => quick_incident(&args)?,
+    };
+    let client = Client::from_data_dir(dir)?;
+    let published = client.publish(&request)?;
+    if args.json {
+        print_json(&published)?;
+    } else {
+        print_text(&published.id);
+    }
+    Ok(())
+}
+
+/// Reads a publish request from a JSON file, or stdin for `-`.
+fn read_request(path: &PathBuf) -> anyhow::Result<PublishRequest> {
+    let text = if path.as_os_str() == "-" {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the request from stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?
+    };
+    serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a publish request: expected a JSON object with kind, tlp, content and optionally refs",
+            path.display()
+        )
+    })
+}
+
+/// The request for an incident described by flags.
+fn quick_incident(args: &PublishArgs) -> anyhow::Result<PublishRequest> {
+    if args.kind != "incident" {
+        return Err(UsageError(format!(
+            "only incidents can be published from flags, not `{}`: write the record to a JSON file and pass --file",
+            args.kind
+        ))
+        .into());
+    }
+    let (Some(title), Some(summary), Some(severity)) = (&args.title, &args.summary, &args.severity)
+    else {
+        return Err(UsageError(
+            "an incident needs --title, --summary and --severity (or pass the whole record with --file)"
+                .into(),
+        )
+        .into());
+    };
+    let mut content = Map::new();
+    content.insert("title".into(), json!(title));
+    content.insert("summary".into(), json!(summary));
+    content.insert("severity".into(), json!(severity));
+    content.insert("status".into(), json!(args.status));
+    let indicators = args
+        .indicator
+        .iter()
+        .map(|text| {
+            let (kind, value) = text.split_once(':').ok_or_else(|| {
+                UsageError(format!(
+                    "--indicator `{text}` must be TYPE:VALUE, such as ipv4:203.0.113.7"
+                ))
+            })?;
+            Ok(json!({ "type": kind, "value": value }))
+        })
+        .collect::<Result<Vec<_>, UsageError>>()?;
+    let lists: [(&str, Vec<Value>); 6] = [
+        ("indicators", indicators),
+        ("categories", strings(&args.category)),
+        ("references", strings(&args.reference)),
+        ("sectors", strings(&args.sector)),
+        ("countries", strings(&args.country)),
+        ("labels", strings(&args.label)),
+    ];
+    for (name, list) in lists {
+        if !list.is_empty() {
+            content.insert(name.into(), Value::Array(list));
+        }
+    }
+    Ok(PublishRequest {
+        kind: args.kind.clone(),
+        tlp: args.tlp.clone(),
+        refs: args.refs.clone(),
+        content: Value::Object(content),
+    })
+}
+
+fn strings(items: &[String]) -> Vec<Value> {
+    items.iter().map(|s| json!(s)).collect()
+}

@@ -1,0 +1,274 @@
+//! `certnet records` (the log, filtered, as a table or JSON) and `certnet show ID` (one record with
+//! its current view and history, as text, JSON or its exact signed bytes).
+
+use std::io::IsTerminal as _;
+
+use anyhow::Context as _;
+use certnet_node::api::client::Client;
+use certnet_node::api::wire::{MAX_LIMIT, RecordJson, RecordList, RecordView};
+use certnet_node::datadir::DataDir;
+use certnet_protocol::record::MAX_RECORD;
+use clap::Args;
+use serde_json::Value;
+
+use super::UsageError;
+use super::out::{clip, print_json, print_text, query_value, utc, write_stdout};
+
+#[derive(Debug, Args)]
+pub(crate) struct RecordsArgs {
+    /// Only records by this author: an ed25519:… key or a member name from roster.toml.
+    #[arg(long)]
+    author: Option<String>,
+
+    /// Only records of this kind (incident, indicator, advisory, sighting, update, revoke).
+    #[arg(long)]
+    kind: Option<String>,
+
+    /// Only records with this TLP label as signed (clear, green, amber, amber+strict).
+    #[arg(long)]
+    tlp: Option<String>,
+
+    /// Only records signed at or after this time, in ms since the Unix epoch.
+    #[arg(long, value_name = "MS")]
+    since: Option<u64>,
+
+    /// Start at this log index (the `next_cursor` of an earlier page).
+    #[arg(long, value_name = "INDEX")]
+    cursor: Option<u64>,
+
+    /// Most records per page, 1 to 500.
+    #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u64).range(1..=MAX_LIMIT as u64))]
+    limit: u64,
+
+    /// Follow `next_cursor` to the end of the log instead of stopping after one page.
+    #[arg(long)]
+    all: bool,
+
+    /// Print the API's JSON (`{records, next_cursor}`) instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run_records(dir: &DataDir, args: &RecordsArgs) -> anyhow::Result<()> {
+    let client = Client::from_data_dir(dir)?;
+    let mut filters = String::new();
+    for (name, value) in [
+        ("author", args.author.clone()),
+        ("kind", args.kind.clone()),
+        ("tlp", args.tlp.clone()),
+        ("since", args.since.map(|s| s.to_string())),
+    ] {
+        if let Some(value) = value {
+            filters.push_str(&format!("&{name}={}", query_value(&value)));
+        }
+    }
+    let mut cursor = args.cursor;
+    let mut all = RecordList {
+        records: Vec::new(),
+        next_cursor: None,
+    };
+    loop {
+        let cursor_param = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
+        let page: RecordList = client.get_json(&format!(
+            "/v1/records?limit={}{filters}{cursor_param}",
+            args.limit
+        ))?;
+        all.records.extend(page.records);
+        all.next_cursor = page.next_cursor;
+        match page.next_cursor {
+            Some(next) if args.all => cursor = Some(next),
+            _ => break,
+        }
+    }
+    if args.json {
+        return print_json(&all);
+    }
+    print_text(&table(&all.records));
+    if let Some(next) = all.next_cursor {
+        eprintln!("more records: pass --cursor {next} (or --all)");
+    }
+    Ok(())
+}
+
+/// One line per record: index, time, author, kind, TLP, seq, short id, title.
+fn table(records: &[RecordJson]) -> String {
+    let mut lines = vec![format!(
+        "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
+        "INDEX", "TIME (UTC)", "AUTHOR", "KIND", "TLP", "SEQ", "ID", "TITLE"
+    )];
+    for r in records {
+        let author = r
+            .author_name
+            .clone()
+            .unwrap_or_else(|| r.author.chars().take(16).collect());
+        lines.push(format!(
+            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
+            r.index.map_or("-".to_owned(), |i| i.to_string()),
+            utc(r.time),
+            clip(&author, 16),
+            r.kind,
+            r.tlp,
+            r.seq,
+            &r.id[..12.min(r.id.len())],
+            clip(&headline(&r.content), 70),
+        ));
+    }
+    if records.is_empty() {
+        lines.push("(no records)".to_owned());
+    }
+    lines.join("\n")
+}
+
+/// The line that best names a record: its title, value, note or reason.
+fn headline(content: &Value) -> String {
+    let inner = match content.as_object() {
+        // An update wraps the new content in its kind: {"incident": {...}}.
+        Some(map) if map.len() == 1 => map.values().next().filter(|v| v.is_object()),
+        _ => None,
+    }
+    .unwrap_or(content);
+    for field in ["title", "value", "note", "reason"] {
+        if let Some(text) = inner.get(field).and_then(Value::as_str) {
+            return text.to_owned();
+        }
+    }
+    String::new()
+}
+
+#[derive(Debug, Args)]
+pub(crate) struct ShowArgs {
+    /// The record id (64 hex characters, as `publish` prints).
+    id: String,
+
+    /// Print the API's JSON view.
+    #[arg(long, conflicts_with = "raw")]
+    json: bool,
+
+    /// Write the exact signed bytes (COSE_Sign1) to stdout; redirect them to a file.
+    #[arg(long)]
+    raw: bool,
+}
+
+pub(super) fn run_show(dir: &DataDir, args: &ShowArgs) -> anyhow::Result<()> {
+    let client = Client::from_data_dir(dir)?;
+    let id = query_value(&args.id);
+    if args.raw {
+        if std::io::stdout().is_terminal() {
+            return Err(UsageError(
+                "refusing to write binary COSE bytes to a terminal: redirect stdout to a file (certnet show ID --raw > record.cose)"
+                    .into(),
+            )
+            .into());
+        }
+        let bytes = client.get_bytes(&format!("/v1/records/{id}/raw"), MAX_RECORD as u64)?;
+        return write_stdout(&bytes);
+    }
+    let view: RecordView = client.get_json(&format!("/v1/records/{id}"))?;
+    if args.json {
+        return print_json(&view);
+    }
+    print_text(&render(&view)?);
+    Ok(())
+}
+
+fn render(v: &RecordView) -> anyhow::Result<String> {
+    let r = &v.record;
+    let author = match &r.author_name {
+        Some(name) => format!("{name} ({})", r.author),
+        None => format!("{} (not in roster)", r.author),
+    };
+    let mut lines = vec![
+        format!("id        {}", r.id),
+        format!(
+            "index     {}",
+            r.index.map_or("-".to_owned(), |i| i.to_string())
+        ),
+        format!("author    {author}"),
+        format!(
+            "seq       {}{}",
+            r.seq,
+            r.prev
+                .as_ref()
+                .map_or(String::new(), |p| format!("  (prev {p})"))
+        ),
+        format!(
+            "time      {}{}",
+            utc(r.time),
+            if v.time_ahead_of_clock {
+                "  (AHEAD of this node's clock)"
+            } else {
+                ""
+            }
+        ),
+        format!("kind      {}", r.kind),
+    ];
+    if v.view.tlp == r.tlp {
+        lines.push(format!("tlp       {}", r.tlp));
+    } else {
+        lines.push(format!(
+            "tlp       {} (signed {}, loosened by an update)",
+            v.view.tlp, r.tlp
+        ));
+    }
+    if !r.refs.is_empty() {
+        lines.push(format!("refs      {}", r.refs.join(", ")));
+    }
+    lines.push(match &v.verify_error {
+        None => "verified  yes (signature and rules checked on this read)".to_owned(),
+        Some(e) => format!("verified  NO: {e}"),
+    });
+    if v.view.revoked {
+        lines.push(format!(
+            "REVOKED   {}",
+            v.view.revoked_reason.as_deref().unwrap_or("")
+        ));
+    }
+    let updated = v.history.iter().any(|h| h.effect == "updated");
+    lines.push(if updated {
+        "content (current, after updates):".to_owned()
+    } else {
+        "content:".to_owned()
+    });
+    let content =
+        serde_json::to_string_pretty(&v.view.content).context("cannot encode the content")?;
+    lines.extend(content.lines().map(|l| format!("  {l}")));
+    if !v.history.is_empty() {
+        lines.push("history:".to_owned());
+        for h in &v.history {
+            lines.push(format!(
+                "  {}  seq {:<4} {:<9} {:<10} {}{}",
+                utc(h.time),
+                h.seq,
+                h.kind,
+                h.effect,
+                h.id,
+                h.reason
+                    .as_ref()
+                    .map_or(String::new(), |why| format!("  ({why})"))
+            ));
+        }
+    }
+    Ok(lines.join("\n"))
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn headlines() {
+        assert_eq!(
+            headline(&json!({"title": "Phish", "summary": "x"})),
+            "Phish"
+        );
+        assert_eq!(headline(&json!({"incident": {"title": "New"}})), "New");
+        assert_eq!(
+            headline(&json!({"type": "ipv4", "value": "192.0.2.1"})),
+            "192.0.2.1"
+        );
+        assert_eq!(headline(&json!({"reason": "dup"})), "dup");
+        assert_eq!(headline(&json!({"count": 3})), "");
+    }
+}

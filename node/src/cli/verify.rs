@@ -1,0 +1,212 @@
+//! `certnet verify FILE`: audit an export file offline, trusting nothing but the file and what the
+//! auditor brings (`--key`, `--checkpoint`). Exit 0 when it verifies, 1 when it does not (naming the
+//! entry: index, author, seq and reason), 2 when it cannot be read.
+
+use std::fs::File;
+use std::io::{BufReader, IsTerminal as _};
+use std::path::{Path, PathBuf};
+
+use anyhow::Context as _;
+use certnet_protocol::audit::{AuditOptions, AuditSummary, audit};
+use certnet_protocol::keys::AuthorKey;
+use clap::Args;
+use indicatif::{ProgressBar, ProgressStyle};
+use serde::Serialize;
+
+use super::IoFailure;
+use super::out::{print_json, print_text};
+
+/// Files at least this large get a progress bar (when stderr is a terminal).
+const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
+
+#[derive(Debug, Args)]
+pub(crate) struct VerifyArgs {
+    /// The export file (from `certnet export` or `GET /v1/export`).
+    file: PathBuf,
+
+    /// An older signed checkpoint note of the same log (from `certnet checkpoint`): the file must
+    /// extend it, or the log rewrote history.
+    #[arg(long, value_name = "OLD_NOTE_FILE")]
+    checkpoint: Option<PathBuf>,
+
+    /// The author key the log must be signed by (ed25519:…, as `certnet keys` prints it); without
+    /// it the key named in the file is used.
+    #[arg(long, value_name = "ed25519:…")]
+    key: Option<AuthorKey>,
+
+    /// Print the summary as JSON.
+    #[arg(long)]
+    json: bool,
+}
+
+pub(super) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
+    let old_checkpoint = args
+        .checkpoint
+        .as_ref()
+        .map(|path| {
+            std::fs::read_to_string(path)
+                .with_context(|| format!("cannot read the older checkpoint {}", path.display()))
+        })
+        .transpose()?;
+    let options = AuditOptions {
+        expected_key: args.key,
+        old_checkpoint,
+    };
+    let summary = audit_file(&args.file, &options, "verifying")?;
+    if args.json {
+        print_json(&SummaryJson::new(&args.file, &summary))
+    } else {
+        print_text(&render(&args.file, &summary));
+        Ok(())
+    }
+}
+
+/// Audits the export at `path`, with a progress bar on large files when stderr is a terminal.
+/// A file that does not verify is an error saying where; one that cannot be read is an [`IoFailure`].
+pub(super) fn audit_file(
+    path: &Path,
+    options: &AuditOptions,
+    verb: &str,
+) -> anyhow::Result<AuditSummary> {
+    let file = File::open(path).with_context(|| format!("cannot open {}", path.display()))?;
+    let len = file
+        .metadata()
+        .with_context(|| format!("cannot read {}", path.display()))?
+        .len();
+    let bar = (len >= PROGRESS_MIN_BYTES && std::io::stderr().is_terminal()).then(|| {
+        // A spinner until the first batch is verified and the checkpoint's size is known.
+        let bar = ProgressBar::new_spinner();
+        if let Ok(style) = ProgressStyle::with_template("{spinner} {msg} the first entries…") {
+            bar.set_style(style);
+        }
+        bar.set_message(verb.to_owned());
+        bar.enable_steady_tick(std::time::Duration::from_millis(120));
+        bar
+    });
+    let result = audit(
+        BufReader::with_capacity(1 << 20, file),
+        options,
+        |done, total| {
+            if let Some(bar) = &bar {
+                if bar.length() != Some(total) {
+                    if let Ok(style) = ProgressStyle::with_template(
+                        "{msg} [{bar:40}] {pos}/{len} entries ({per_sec}, {eta} left)",
+                    ) {
+                        bar.set_style(style.progress_chars("=> "));
+                    }
+                    bar.set_length(total);
+                }
+                bar.set_position(done);
+            }
+        },
+    );
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
+    }
+    result.map_err(|err| {
+        if err.is_io() {
+            anyhow::Error::new(IoFailure(format!("cannot read {}: {err}", path.display())))
+        } else {
+            anyhow::anyhow!("{} does not verify: {err}", path.display())
+        }
+    })
+}
+
+fn render(path: &Path, s: &AuditSummary) -> String {
+    let mut lines = vec![
+        format!("OK: {} verifies", path.display()),
+        format!("  network      {}", s.header.net),
+        format!("  origin       {}", s.header.origin),
+        format!("  key          {}", s.header.key),
+        format!("  entries      {}", s.entries),
+        format!("  root         {}", hex::encode(s.checkpoint.root())),
+        format!(
+            "  checkpoint   {} entries, signature valid",
+            s.checkpoint.size()
+        ),
+        format!("  authors      {}", s.heads.len()),
+    ];
+    for (author, seq, id) in &s.heads {
+        lines.push(format!("    {author}  head seq {seq}  {id}"));
+    }
+    if s.forks.is_empty() {
+        lines.push("  forks        none".to_owned());
+    } else {
+        lines.push(format!(
+            "  forks        {} (valid equivocation proofs)",
+            s.forks.len()
+        ));
+        for (author, seq) in &s.forks {
+            lines.push(format!("    {author}  signed two records at seq {seq}"));
+        }
+    }
+    lines.push(match s.consistent_with {
+        Some(size) => format!(
+            "  consistency  extends the older checkpoint of {size} entries (no history rewritten)"
+        ),
+        None => "  consistency  not checked (pass --checkpoint OLD_NOTE_FILE)".to_owned(),
+    });
+    lines.join("\n")
+}
+
+/// `certnet verify --json`.
+#[derive(Debug, Serialize)]
+struct SummaryJson {
+    ok: bool,
+    file: String,
+    network: String,
+    origin: String,
+    key: String,
+    entries: u64,
+    root: String,
+    checkpoint_size: u64,
+    authors: Vec<AuthorHead>,
+    forks: Vec<ForkAt>,
+    consistent_with: Option<u64>,
+}
+
+#[derive(Debug, Serialize)]
+struct AuthorHead {
+    author: String,
+    seq: u64,
+    id: String,
+}
+
+#[derive(Debug, Serialize)]
+struct ForkAt {
+    author: String,
+    seq: u64,
+}
+
+impl SummaryJson {
+    fn new(path: &Path, s: &AuditSummary) -> Self {
+        Self {
+            ok: true,
+            file: path.display().to_string(),
+            network: s.header.net.clone(),
+            origin: s.header.origin.clone(),
+            key: s.header.key.to_string(),
+            entries: s.entries,
+            root: hex::encode(s.checkpoint.root()),
+            checkpoint_size: s.checkpoint.size(),
+            authors: s
+                .heads
+                .iter()
+                .map(|(author, seq, id)| AuthorHead {
+                    author: author.to_string(),
+                    seq: *seq,
+                    id: id.to_string(),
+                })
+                .collect(),
+            forks: s
+                .forks
+                .iter()
+                .map(|(author, seq)| ForkAt {
+                    author: author.to_string(),
+                    seq: *seq,
+                })
+                .collect(),
+            consistent_with: s.consistent_with,
+        }
+    }
+}

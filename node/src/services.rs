@@ -1,0 +1,361 @@
+//! What the API and the node's tasks share: the store, the roster, this node's author key and metrics,
+//! and the operations that take more than one store call: publishing an own record and making
+//! checkpoints.
+//!
+//! Everything here blocks (sled reads, fsync, signing): async code calls it through
+//! `tokio::task::spawn_blocking`. The clock is read by the caller ([`now_ms`]) and passed in, so the
+//! rules about it are testable.
+
+use std::fmt;
+use std::sync::{Arc, Mutex};
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use certnet_protocol::checkpoint::{self, Checkpoint, CheckpointError, VerifierKey};
+use certnet_protocol::export::{ExportHeader, log_origin};
+use certnet_protocol::id::RecordId;
+use certnet_protocol::keys::{AuthorKey, AuthorSecret};
+use certnet_protocol::record::{Draft, FeedPosition, RecordError, sign_record};
+use tracing::{error, info};
+
+use crate::metrics::Metrics;
+use crate::roster::Roster;
+use crate::store::{Store, StoreError};
+
+/// 2025-01-01T00:00:00Z in ms: a clock before this is clearly wrong.
+pub const CLOCK_MIN_MS: u64 = 1_735_689_600_000;
+/// 2100-01-01T00:00:00Z in ms: a clock after this is clearly wrong.
+pub const CLOCK_MAX_MS: u64 = 4_102_444_800_000;
+
+/// The system clock in ms since the Unix epoch (0 if it reads before the epoch).
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// Why this node did not publish a record.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// The local clock is clearly wrong: the node refuses to sign.
+    #[error(
+        "this node's clock reads {now_ms} ms since the Unix epoch, which is before 2025 or after 2100: fix the system clock (NTP) first; records are never signed with a wrong time"
+    )]
+    ClockWrong {
+        /// What the clock read.
+        now_ms: u64,
+    },
+    /// The draft breaks a record rule.
+    #[error(transparent)]
+    Invalid(RecordError),
+    /// The store could not take the record.
+    #[error(transparent)]
+    Store(StoreError),
+}
+
+/// Why a checkpoint could not be made or read.
+#[derive(Debug, thiserror::Error)]
+pub enum CheckpointFailure {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Signing or re-opening the node's own checkpoint failed (a bug or a damaged store).
+    #[error("checkpoint: {0}")]
+    Checkpoint(#[from] CheckpointError),
+}
+
+/// A record this node signed and stored durably.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Published {
+    /// Its id.
+    pub id: RecordId,
+    /// Its seq in this node's feed.
+    pub seq: u64,
+    /// Its index in the log.
+    pub index: u64,
+    /// The signed COSE bytes.
+    pub bytes: Vec<u8>,
+}
+
+/// A signed checkpoint of this node's log.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SignedCheckpoint {
+    /// The verified checkpoint (origin, size, root).
+    pub checkpoint: Checkpoint,
+    /// The signed note text.
+    pub note: String,
+    /// Whether this call signed it (false: it existed already).
+    pub created: bool,
+}
+
+/// The node's shared state and the operations on it.
+pub struct NodeServices {
+    store: Arc<Store>,
+    roster: Arc<Roster>,
+    author: AuthorSecret,
+    net: String,
+    origin: String,
+    verifier: VerifierKey,
+    metrics: Arc<Metrics>,
+    /// Serialises checkpoint making (periodic task, API, shutdown): one signature per size.
+    checkpointing: Mutex<()>,
+}
+
+impl fmt::Debug for NodeServices {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("NodeServices")
+            .field("net", &self.net)
+            .field("origin", &self.origin)
+            .finish_non_exhaustive()
+    }
+}
+
+impl NodeServices {
+    /// Services over an open store, for the author `author` on the roster's network.
+    pub fn new(
+        store: Arc<Store>,
+        roster: Arc<Roster>,
+        author: AuthorSecret,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, CheckpointFailure> {
+        let net = roster.network().as_str().to_owned();
+        let origin = log_origin(&net, &author.public());
+        let verifier = VerifierKey::new(origin.clone(), author.public())
+            .map_err(|_| CheckpointError::InvalidKeyName)?;
+        Ok(Self {
+            store,
+            roster,
+            author,
+            net,
+            origin,
+            verifier,
+            metrics,
+            checkpointing: Mutex::new(()),
+        })
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Arc<Store> {
+        &self.store
+    }
+
+    /// The roster.
+    pub fn roster(&self) -> &Roster {
+        &self.roster
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The network id.
+    pub fn net(&self) -> &str {
+        &self.net
+    }
+
+    /// This node's author key.
+    pub fn author_key(&self) -> AuthorKey {
+        self.author.public()
+    }
+
+    /// The log's origin: checkpoint origin line and note key name.
+    pub fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// The verifier key of this node's checkpoints, in the text auditors configure.
+    pub fn verifier(&self) -> &VerifierKey {
+        &self.verifier
+    }
+
+    /// The member name the roster gives `author`, if it is a member.
+    pub fn member_name(&self, author: &AuthorKey) -> Option<String> {
+        self.roster
+            .member_by_author(author)
+            .map(|m| m.name().to_string())
+    }
+
+    /// Counts and logs a failed store write; returns the error.
+    pub fn store_write_failed(&self, err: StoreError) -> StoreError {
+        self.metrics.store_write_failed();
+        error!(error = %err, "store write failed");
+        err
+    }
+
+    /// Signs `draft` as this node's next record at time `now_ms` and stores it durably (flushed before
+    /// this returns). A seq is never signed twice: head lookup, signing and append happen under the
+    /// store's writer lock.
+    pub fn publish(&self, draft: Draft, now_ms: u64) -> Result<Published, PublishError> {
+        if !(CLOCK_MIN_MS..CLOCK_MAX_MS).contains(&now_ms) {
+            error!(
+                now_ms,
+                "refusing to sign: the system clock is clearly wrong"
+            );
+            return Err(PublishError::ClockWrong { now_ms });
+        }
+        let appended = self.store.append_own(self.author.public(), |head| {
+            let at = FeedPosition {
+                seq: head.map_or(1, |(seq, _)| seq + 1),
+                prev: head.map(|(_, id)| id),
+                time: now_ms,
+            };
+            sign_record(&self.net, draft, at, &self.author)
+        });
+        let (record, index) = match appended {
+            Ok(Ok(done)) => done,
+            Ok(Err(invalid)) => return Err(PublishError::Invalid(invalid)),
+            Err(err) => return Err(PublishError::Store(self.store_write_failed(err))),
+        };
+        self.metrics.record_published();
+        Ok(Published {
+            id: record.id(),
+            seq: record.seq(),
+            index,
+            bytes: record.into_bytes(),
+        })
+    }
+
+    /// The newest checkpoint, verified with this node's key.
+    pub fn latest_checkpoint(&self) -> Result<Option<SignedCheckpoint>, CheckpointFailure> {
+        let Some((_, note)) = self.store.latest_checkpoint()? else {
+            return Ok(None);
+        };
+        let checkpoint = checkpoint::open(note.as_bytes(), &self.verifier)?;
+        Ok(Some(SignedCheckpoint {
+            checkpoint,
+            note,
+            created: false,
+        }))
+    }
+
+    /// A checkpoint for the current log size: the existing one, or a new one signed now.
+    pub fn checkpoint_now(&self) -> Result<SignedCheckpoint, CheckpointFailure> {
+        let _one_at_a_time = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let size = self.store.log_size();
+        if let Some(latest) = self.latest_checkpoint()?
+            && latest.checkpoint.size() == size
+        {
+            return Ok(latest);
+        }
+        self.sign_checkpoint(size)
+    }
+
+    /// Signs a checkpoint if the log grew since the newest one (the periodic task).
+    pub fn checkpoint_if_grown(&self) -> Result<Option<SignedCheckpoint>, CheckpointFailure> {
+        let _one_at_a_time = self.checkpointing.lock().unwrap_or_else(|e| e.into_inner());
+        let size = self.store.log_size();
+        let latest = self.store.latest_checkpoint()?.map_or(0, |(s, _)| s);
+        if size <= latest {
+            return Ok(None);
+        }
+        self.sign_checkpoint(size).map(Some)
+    }
+
+    /// Signs and keeps a checkpoint of the first `size` entries. Caller holds `checkpointing`.
+    fn sign_checkpoint(&self, size: u64) -> Result<SignedCheckpoint, CheckpointFailure> {
+        let root = self.store.root(size)?;
+        let checkpoint = Checkpoint::new(self.origin.clone(), size, root)?;
+        let note = checkpoint::sign(&checkpoint, &self.origin, &self.author)?;
+        self.store
+            .put_checkpoint(size, &note)
+            .map_err(|e| self.store_write_failed(e))?;
+        self.metrics.checkpoint_made();
+        info!(size, root = %hex::encode(root), "checkpoint signed");
+        Ok(SignedCheckpoint {
+            checkpoint,
+            note,
+            created: true,
+        })
+    }
+
+    /// The header of an export at `checkpoint`.
+    pub fn export_header(&self, checkpoint: &SignedCheckpoint) -> ExportHeader {
+        ExportHeader {
+            net: self.net.clone(),
+            origin: self.origin.clone(),
+            key: self.author.public(),
+            checkpoint: checkpoint.note.clone(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use certnet_protocol::record::{Tlp, sample};
+
+    use super::*;
+    use crate::roster::{Member, NetworkId};
+    use crate::store::StoreConfig;
+
+    fn services(dir: &std::path::Path) -> NodeServices {
+        let author = AuthorSecret::from_seed(&[7; 32]);
+        let net = NetworkId::dev();
+        let mut roster = Roster::new(net.clone());
+        roster
+            .add_member(Member::new(
+                "CERT-T".parse().unwrap(),
+                author.public(),
+                vec![],
+                vec![],
+            ))
+            .unwrap();
+        let store = Store::open(&StoreConfig {
+            path: dir.join("store"),
+            cache_capacity: 8 << 20,
+            net: net.as_str().to_owned(),
+            max_orphans: 100,
+        })
+        .unwrap();
+        NodeServices::new(
+            Arc::new(store),
+            Arc::new(roster),
+            author,
+            Arc::new(Metrics::new()),
+        )
+        .unwrap()
+    }
+
+    const NOW: u64 = 1_767_225_600_000; // 2026-01-01
+
+    #[test]
+    fn publish_chains_records_and_refuses_a_wrong_clock() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = services(dir.path());
+        let a = s.publish(sample::incident(1), NOW).unwrap();
+        let b = s.publish(sample::incident(2), NOW + 1).unwrap();
+        assert_eq!((a.seq, a.index, b.seq, b.index), (1, 0, 2, 1));
+        assert_eq!(s.store().head(&s.author_key()), Some((2, b.id)));
+
+        for bad in [0, CLOCK_MIN_MS - 1, CLOCK_MAX_MS] {
+            let err = s.publish(sample::incident(3), bad).unwrap_err();
+            assert!(matches!(err, PublishError::ClockWrong { now_ms } if now_ms == bad));
+        }
+        let mut red = sample::incident(3);
+        red.tlp = Tlp::Red;
+        let err = s.publish(red, NOW).unwrap_err();
+        assert!(matches!(err, PublishError::Invalid(RecordError::TlpRed)));
+        assert_eq!(s.store().log_size(), 2);
+    }
+
+    #[test]
+    fn checkpoints_only_when_the_log_grew() {
+        let dir = tempfile::tempdir().unwrap();
+        let s = services(dir.path());
+        assert!(s.checkpoint_if_grown().unwrap().is_none());
+        assert!(s.latest_checkpoint().unwrap().is_none());
+        s.publish(sample::incident(1), NOW).unwrap();
+        let first = s.checkpoint_if_grown().unwrap().unwrap();
+        assert!(first.created);
+        assert_eq!(first.checkpoint.size(), 1);
+        assert_eq!(*first.checkpoint.root(), s.store().root(1).unwrap());
+        assert!(s.checkpoint_if_grown().unwrap().is_none());
+        let again = s.checkpoint_now().unwrap();
+        assert!(!again.created);
+        assert_eq!(again.note, first.note);
+        s.publish(sample::incident(2), NOW).unwrap();
+        let second = s.checkpoint_now().unwrap();
+        assert!(second.created);
+        assert_eq!(second.checkpoint.size(), 2);
+        assert_eq!(s.latest_checkpoint().unwrap().unwrap().note, second.note);
+    }
+}
