@@ -3,9 +3,8 @@
 //!
 //! The file must have passed `audit` first (the caller shows its progress); this module then reads it
 //! again and hands the entries to [`crate::ingest::ingest_batch`], the one path for records from
-//! others, in batches with one flush each. Batches are cut where the author key decreases, because
-//! `ingest_batch` orders a batch by (author, seq): cut there, that order is the file's order, so an
-//! import into an empty store reproduces the exported log entry for entry, with the same Merkle root.
+//! others, in batches with one flush each. `ingest_batch` appends in the order given, so an import
+//! into an empty store reproduces the exported log entry for entry, with the same Merkle root.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -17,7 +16,6 @@ use certnet_protocol::chain::EquivocationProof;
 use certnet_protocol::export::{ExportError, ExportItem, ExportReader};
 use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::merkle::{Frontier, leaf_hash};
-use certnet_protocol::record::Record;
 
 use crate::ingest::{Outcome, ingest_batch};
 use crate::roster::Roster;
@@ -116,7 +114,6 @@ pub fn import_export(
     };
     let mut frontier = Frontier::new();
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
-    let mut batch_last_author: Option<AuthorKey> = None;
     let mut fork_items = Vec::new();
 
     while let Some(item) = reader.next_item()? {
@@ -125,17 +122,12 @@ pub fn import_export(
                 if !fork_items.is_empty() || report.entries == total {
                     return Err(ImportError::Changed);
                 }
-                let author = Record::decode(&bytes)
-                    .map_err(|_| ImportError::Changed)?
-                    .payload()
-                    .author;
-                if batch.len() == BATCH || batch_last_author.is_some_and(|last| author < last) {
+                if batch.len() == BATCH {
                     feed(store, roster, net, &mut batch, &mut report)?;
                     progress(report.entries, total);
                 }
                 frontier.push(leaf_hash(&bytes));
                 batch.push(bytes);
-                batch_last_author = Some(author);
                 report.entries += 1;
             }
             ExportItem::Fork(bytes) => fork_items.push(bytes),

@@ -1,5 +1,5 @@
 //! The one path by which records from others enter the store — gossip, sync and import alike:
-//! verify on all cores (`verify_strict` only), drop non-members, append in (author, seq) order, and
+//! verify on all cores (`verify_strict` only), drop non-members, append in the order given, and
 //! commit the batch with a single flush.
 
 use certnet_protocol::keys::AuthorKey;
@@ -63,8 +63,8 @@ pub fn ingest_batch(
             Ok(r) => accepted.push((i, r)),
         }
     }
-    // Chain order within the batch, so a batch never orphans its own records.
-    accepted.sort_by_key(|(_, r)| (r.author(), r.seq()));
+    // Appended in the order given (an export's order is its log's order); a record that arrives
+    // before its predecessor waits as an orphan and is appended right after it.
     let (positions, records): (Vec<usize>, Vec<VerifiedRecord>) = accepted.into_iter().unzip();
     let stored = store.ingest_batch(records)?;
     for (i, ingest) in positions.into_iter().zip(stored) {
@@ -119,20 +119,15 @@ mod tests {
         ];
         let out = ingest_batch(&store, &roster, net.as_str(), &items).unwrap();
         assert_eq!(out.len(), 4);
-        assert_eq!(
-            out[0],
-            Outcome::Stored(Ingest::Appended {
-                index: 1,
-                unblocked: 0
-            })
-        );
+        // r2 came first: it waits as an orphan and is appended right after r1.
+        assert_eq!(out[0], Outcome::Stored(Ingest::Orphan { need_from: 1 }));
         assert!(matches!(out[1], Outcome::Rejected(_)));
         assert_eq!(out[2], Outcome::NotMember(stranger.public()));
         assert_eq!(
             out[3],
             Outcome::Stored(Ingest::Appended {
                 index: 0,
-                unblocked: 0
+                unblocked: 1
             })
         );
     }

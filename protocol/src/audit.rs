@@ -225,7 +225,17 @@ pub fn audit<R: BufRead>(
     let mut forks = Vec::new();
     let mut pending_fork: Option<Vec<u8>> = None;
     while frontier.size() + (batch.len() as u64) < cp.size() {
-        match reader.next_item()? {
+        let next = reader.next_item().map_err(|e| match e {
+            // A malformed item where an entry belongs is that entry's failure.
+            ExportError::Item { reason, .. } => AuditError::Entry {
+                index: frontier.size() + batch.len() as u64,
+                author: None,
+                seq: None,
+                reason,
+            },
+            other => other.into(),
+        })?;
+        match next {
             Some(ExportItem::Entry(bytes)) => batch.push(bytes),
             Some(ExportItem::Fork(bytes)) => {
                 pending_fork = Some(bytes);

@@ -209,6 +209,10 @@ fn a_truncated_file_is_caught() {
         let err = run(&file[..cut]).unwrap_err();
         assert!(!err.is_io(), "cut {cut}: {err}");
     }
+    // Cut inside the last entry: that entry is named.
+    let err = run(&file[..file.len() - 10]).unwrap_err();
+    assert!(matches!(err, AuditError::Entry { index: 9, .. }), "{err}");
+    assert!(err.to_string().contains("truncated"), "{err}");
 }
 
 #[test]

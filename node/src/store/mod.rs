@@ -45,12 +45,12 @@ pub struct StoreConfig {
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     /// sled reported an error.
-    #[error("store: {context}: {source}")]
+    #[error("store: {context}: {error}")]
     Sled {
         /// What was being done.
         context: &'static str,
-        /// The sled error.
-        source: sled::Error,
+        /// The sled error (part of the message, not a separate source, so it prints once).
+        error: sled::Error,
     },
     /// An earlier flush or write failed; the store refuses writes until restarted.
     #[error(
@@ -65,7 +65,7 @@ pub enum StoreError {
 }
 
 fn sled_err(context: &'static str) -> impl FnOnce(sled::Error) -> StoreError {
-    move |source| StoreError::Sled { context, source }
+    move |error| StoreError::Sled { context, error }
 }
 
 /// What happened to an ingested record.
@@ -288,7 +288,7 @@ impl Store {
             Ok(_) => Ok(()),
             Err(e) => self.poison(StoreError::Sled {
                 context: "flush",
-                source: e,
+                error: e,
             }),
         }
     }
@@ -397,7 +397,7 @@ impl Store {
             Ok(None) => Ok(None),
             Err(e) => self.poison(StoreError::Sled {
                 context: "remove orphan",
-                source: e,
+                error: e,
             }),
         }
     }
@@ -430,7 +430,7 @@ impl Store {
         if let Err(source) = self.main.apply_batch(batch) {
             return self.poison(StoreError::Sled {
                 context: "append",
-                source,
+                error: source,
             });
         }
         self.size.store(index + 1, Ordering::SeqCst);
@@ -459,7 +459,7 @@ impl Store {
         if let Err(e) = self.orphans.insert(key, record.bytes()) {
             return self.poison(StoreError::Sled {
                 context: "insert orphan",
-                source: e,
+                error: e,
             });
         }
         w.orphans += 1;
@@ -498,7 +498,7 @@ impl Store {
         if let Err(e) = self.forks.insert(feed_key(&author, seq), proof.to_cbor()) {
             return self.poison(StoreError::Sled {
                 context: "insert fork proof",
-                source: e,
+                error: e,
             });
         }
         w.frozen.entry(author).or_insert(seq);
@@ -681,7 +681,7 @@ impl Store {
         if let Err(e) = self.checkpoints.insert(size.to_be_bytes(), note.as_bytes()) {
             return self.poison(StoreError::Sled {
                 context: "insert checkpoint",
-                source: e,
+                error: e,
             });
         }
         self.flush()
