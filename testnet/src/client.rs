@@ -221,7 +221,8 @@ impl ApiClient {
         self.post_json("/v1/records", Some(record))
     }
 
-    /// One page of `GET /v1/records`: `{records: [...], next_cursor}`.
+    /// One page of `GET /v1/records`: `{records: [...], next_cursor}` (`next_cursor` a string or a
+    /// number, `null` or absent on the last page).
     pub fn records_page(
         &self,
         query: &RecordQuery,
@@ -255,6 +256,7 @@ impl ApiClient {
             cursor = match page.get("next_cursor") {
                 None | Some(Value::Null) => return Ok(out),
                 Some(Value::String(next)) => Some(next.clone()),
+                Some(Value::Number(next)) => Some(next.to_string()),
                 Some(other) => return Err(bad(format!("`next_cursor` is {other}"))),
             };
             if let Some(next) = &cursor
@@ -468,7 +470,9 @@ fn segment(s: &str) -> String {
 ///
 /// Accepts the shapes the API may settle on: a list, or `{"peers": [...]}`, of PeerId strings or of
 /// objects naming the peer in `peer_id` (or `peer`, or `id`); an object with `"connected": false` or
-/// `"connected_since": null` is a known but unconnected peer. Tighten this once the API is final.
+/// `"connected_since": null` is a known but unconnected peer. The networking branch answers
+/// `{"peers": [{"peer_id", "member", "connected_since_ms", ...}], "blocked": [...], ...}`, listing
+/// connected peers only. Tighten this once that API is merged.
 pub fn connected_peers(peers: &Value) -> BTreeSet<String> {
     let list = match peers {
         Value::Array(list) => list.as_slice(),

@@ -197,6 +197,18 @@ pub enum Error {
     },
 }
 
+/// `err` and its sources, joined by `: ` (what `{:#}` prints for an `anyhow::Error`).
+pub fn chain(err: &dyn std::error::Error) -> String {
+    let mut out = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        out.push_str(": ");
+        out.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    out
+}
+
 impl Error {
     /// Whether the error is the caller's mistake or setup (a bad name, partition or request, no
     /// testnet, no `certnet` binary), not a failure of the testnet.

@@ -30,7 +30,7 @@ use rustix::process::Signal;
 use serde_json::Value;
 
 use crate::client::{self, ApiClient, ApiError, Published, RecordQuery, Status};
-use crate::error::Error;
+use crate::error::{self, Error};
 use crate::ports;
 pub use crate::process::Spawn;
 use crate::process::{Launch, NodeProcess, ProcessId};
@@ -879,14 +879,15 @@ impl Federation {
     // ---- waiting and logs ----
 
     /// Polls `condition` until it holds or `timeout` passes. On timeout the error names `what`, the
-    /// condition's last error, and the tail of every node's log.
-    pub fn wait_until<E: std::fmt::Display>(
+    /// condition's last error (with its causes), and the tail of every node's log.
+    pub fn wait_until<E: std::error::Error>(
         &self,
         timeout: Duration,
         what: &str,
         mut condition: impl FnMut(&Self) -> Result<bool, E>,
     ) -> Result<Duration, Error> {
-        wait::wait_until(timeout, what, || condition(self)).map_err(|wait| Error::Timeout {
+        let mut poll = || condition(self).map_err(|err| error::chain(&err));
+        wait::wait_until(timeout, what, &mut poll).map_err(|wait| Error::Timeout {
             wait,
             logs: self.log_tails(TAIL_LINES),
         })
