@@ -1,6 +1,6 @@
 //! What `certnet-testnet` prints on stdout: tables, one-line results, logs. The only place that
-//! writes to stdout.
-#![allow(clippy::print_stdout)]
+//! writes to stdout. A closed stdout (`certnet-testnet status | head -1`) ends the output quietly
+//! instead of panicking like `println!`.
 
 use std::fs::File;
 use std::io::{self, Read as _, Seek as _, SeekFrom, Write as _};
@@ -63,24 +63,26 @@ pub(super) fn print_up(fed: &Federation, mesh: Mesh) {
             ]
         })
         .collect();
-    println!("{}", table(&["NAME", "PEER ID", "API", "DATA DIR"], &rows));
-    println!();
+    emit(&table(&["NAME", "PEER ID", "API", "DATA DIR"], &rows));
+    emit("");
     match mesh {
-        Mesh::Formed(took) => println!(
+        Mesh::Formed(took) => emit(&format!(
             "{} nodes up on network {}; every node sees the others (mesh formed in {:.1} s).",
             fed.len(),
             fed.network(),
             took.as_secs_f64()
-        ),
-        Mesh::NoNetworking => println!(
+        )),
+        Mesh::NoNetworking => emit(&format!(
             "{} nodes up on network {}; every API answers. This certnet has no networking yet \
              (GET /v1/peers answers 404), so there is no mesh to wait for.",
             fed.len(),
             fed.network()
-        ),
+        )),
     }
     let dir = fed.dir().display();
-    println!("Logs: {dir}/logs/. Stop everything with: certnet-testnet down --dir {dir}");
+    emit(&format!(
+        "Logs: {dir}/logs/. Stop everything with: certnet-testnet down --dir {dir}"
+    ));
 }
 
 pub(super) fn print_status(fed: &Federation, rows: &[StatusRow], networking: bool) {
@@ -103,26 +105,23 @@ pub(super) fn print_status(fed: &Federation, rows: &[StatusRow], networking: boo
             ]
         })
         .collect();
-    println!(
-        "{}",
-        table(
-            &["NAME", "PID", "API", "UPTIME", "LOG SIZE", "PEERS", "NOTE"],
-            &cells
-        )
-    );
+    emit(&table(
+        &["NAME", "PID", "API", "UPTIME", "LOG SIZE", "PEERS", "NOTE"],
+        &cells,
+    ));
     if !fed.blocked().is_empty() {
         let blocks: Vec<String> = fed
             .blocked()
             .iter()
-            .map(|b| format!("{}⊘{}", b.by, b.peer))
+            .map(|b| format!("{} refuses {}", b.by, b.peer))
             .collect();
-        println!("\nblocked: {}", blocks.join(" "));
+        emit(&format!("\npartitioned: {}", blocks.join(", ")));
     }
-    println!(
+    emit(&format!(
         "\nnetwork {}; directory {}",
         fed.network(),
         fed.dir().display()
-    );
+    ));
 }
 
 pub(super) fn print_published(node: &str, published: &Published) {
@@ -134,7 +133,7 @@ pub(super) fn print_published(node: &str, published: &Published) {
         }
         line.push(')');
     }
-    println!("{line}");
+    emit(&line);
 }
 
 pub(super) fn print_down(outcomes: &[(String, NodeOutcome)], pids: &[Option<u32>]) {
@@ -146,13 +145,19 @@ pub(super) fn print_down(outcomes: &[(String, NodeOutcome)], pids: &[Option<u32>
             NodeOutcome::Stopped(None) => format!("stopped{pid}"),
             NodeOutcome::Killed => format!("killed{pid}: it ignored SIGTERM"),
         };
-        println!("{name} {what}");
+        emit(&format!("{name} {what}"));
     }
-    println!("no node process is left running");
+    emit("no node process is left running");
 }
 
 pub(super) fn print_line(line: &str) {
-    println!("{line}");
+    emit(line);
+}
+
+/// Writes `text` and a newline to stdout; a closed stdout is not an error.
+fn emit(text: &str) {
+    let mut stdout = io::stdout().lock();
+    let _ = writeln!(stdout, "{text}").and_then(|()| stdout.flush());
 }
 
 /// Prints a log file (or its last `lines` lines), then, with `follow`, what is appended to it.
@@ -175,8 +180,9 @@ pub(super) fn print_log(path: &Path, lines: Option<usize>, follow: bool) -> anyh
         None => text,
     };
     let mut stdout = io::stdout().lock();
-    stdout.write_all(&shown)?;
-    stdout.flush()?;
+    if let Err(err) = stdout.write_all(&shown).and_then(|()| stdout.flush()) {
+        return quiet_on_closed_stdout(err);
+    }
     if !follow {
         return Ok(());
     }
@@ -191,8 +197,18 @@ pub(super) fn print_log(path: &Path, lines: Option<usize>, follow: bool) -> anyh
             let mut new = Vec::new();
             file.read_to_end(&mut new)?;
             pos += u64::try_from(new.len()).unwrap_or(0);
-            stdout.write_all(&new)?;
-            stdout.flush()?;
+            if let Err(err) = stdout.write_all(&new).and_then(|()| stdout.flush()) {
+                return quiet_on_closed_stdout(err);
+            }
         }
+    }
+}
+
+/// A reader that went away (`logs -f | head`) ends the output without an error.
+fn quiet_on_closed_stdout(err: io::Error) -> anyhow::Result<()> {
+    if err.kind() == io::ErrorKind::BrokenPipe {
+        Ok(())
+    } else {
+        Err(anyhow::Error::new(err).context("cannot write to stdout"))
     }
 }
