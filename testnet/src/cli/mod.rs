@@ -1,0 +1,357 @@
+//! The `certnet-testnet` command line (binary only): arguments, dispatch to the library, exit codes.
+
+mod output;
+
+use std::io::Read as _;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::Context as _;
+use certnet_testnet::federation::{Federation, FederationConfig, Spawn};
+use certnet_testnet::{CERTNET, Error, LocateError};
+use clap::{Args, Parser, Subcommand};
+use serde_json::Value;
+
+/// Exit code for usage errors.
+const EXIT_USAGE: u8 = 2;
+/// Exit code for every other failure.
+const EXIT_FAILURE: u8 = 1;
+
+/// certnet-testnet: a local federation of real `certnet` nodes on 127.0.0.1, to break and measure.
+///
+/// Exit codes: 0 success; 1 the command failed; 2 usage error.
+#[derive(Debug, Parser)]
+#[command(name = "certnet-testnet", version)]
+pub(crate) struct Cli {
+    /// Testnet directory: node data directories, logs/, and testnet.json (the state every command
+    /// reads).
+    #[arg(
+        long,
+        global = true,
+        default_value = "testnet-data",
+        value_name = "DIR"
+    )]
+    dir: PathBuf,
+
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Create N nodes (keys, one shared roster, configs), start them detached, and return once every
+    /// API answers and every node sees the others; print each node's name, PeerId, API and data dir.
+    Up(UpArgs),
+    /// Show every node: its process, its API, and what the API reports.
+    Status,
+    /// Publish a record on one node.
+    Publish {
+        /// Node name (CERT-01) or number (1).
+        node: String,
+        /// JSON file holding the record `{kind, tlp, refs?, content}`; `-` reads stdin.
+        #[arg(long, value_name = "FILE")]
+        file: PathBuf,
+    },
+    /// SIGKILL one node: a crash, with no flush and no cleanup.
+    Kill {
+        /// Node name (CERT-01) or number (1).
+        node: String,
+    },
+    /// Stop one node if it runs (SIGTERM), then start it again with the same data dir and ports.
+    Restart {
+        /// Node name (CERT-01) or number (1).
+        node: String,
+    },
+    /// Split the testnet with block lists, e.g. `1,2|3,4,5`: every node blocks the nodes of the
+    /// other groups.
+    Partition {
+        /// Groups separated by `|`, nodes by `,` (names or numbers); every node in exactly one group.
+        groups: String,
+    },
+    /// Lift every block a partition set.
+    Heal,
+    /// Stop every node (SIGTERM, then SIGKILL after the timeout) and check that no process is left.
+    Down {
+        /// Then delete what `up` created: data directories, logs and testnet.json.
+        #[arg(long)]
+        purge: bool,
+    },
+    /// Print one node's log (stdout and stderr of every run, appended).
+    Logs {
+        /// Node name (CERT-01) or number (1).
+        node: String,
+        /// Keep printing what the node writes until interrupted (Ctrl-C).
+        #[arg(long, short)]
+        follow: bool,
+        /// Print only the last N lines.
+        #[arg(long, short = 'n', value_name = "N")]
+        lines: Option<usize>,
+    },
+}
+
+#[derive(Debug, Args)]
+struct UpArgs {
+    /// Number of nodes.
+    #[arg(value_name = "N", value_parser = clap::value_parser!(u16).range(1..=500))]
+    nodes: u16,
+
+    /// Fixed ports: node i (from 0) gets API P+2i and p2p P+2i+1 (TCP and QUIC) [default: free
+    /// ports].
+    #[arg(long, value_name = "P")]
+    base_port: Option<u16>,
+
+    /// The `certnet` binary [default: the one next to certnet-testnet].
+    #[arg(long, env = "CERTNET_BIN", value_name = "PATH")]
+    certnet: Option<PathBuf>,
+
+    /// RUST_LOG filter for the nodes, e.g. `info,certnet_node=debug` [default: the node's own].
+    #[arg(long, env = "CERTNET_TESTNET_RUST_LOG", value_name = "FILTER")]
+    rust_log: Option<String>,
+
+    /// Network id [default: a new random `testnet-…`].
+    #[arg(long, value_name = "ID")]
+    network: Option<String>,
+
+    /// Listen on TCP only, without QUIC.
+    #[arg(long)]
+    no_quic: bool,
+
+    /// Seconds to wait for every node to answer, and again for the mesh to form.
+    #[arg(long, value_name = "SECS", default_value_t = 60)]
+    timeout: u64,
+}
+
+/// Runs the command `cli` names.
+pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Up(args) => up(&cli.dir, &args),
+        Command::Status => status(&cli.dir),
+        Command::Publish { node, file } => publish(&cli.dir, &node, &file),
+        Command::Kill { node } => kill(&cli.dir, &node),
+        Command::Restart { node } => restart(&cli.dir, &node),
+        Command::Partition { groups } => partition(&cli.dir, &groups),
+        Command::Heal => heal(&cli.dir),
+        Command::Down { purge } => down(&cli.dir, purge),
+        Command::Logs {
+            node,
+            follow,
+            lines,
+        } => logs(&cli.dir, &node, follow, lines),
+    }
+}
+
+/// The exit code for an error: 2 for usage errors anywhere in its chain, else 1.
+pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
+    let usage = err.chain().any(|cause| {
+        cause.is::<LocateError>() || cause.downcast_ref::<Error>().is_some_and(Error::is_usage)
+    });
+    if usage { EXIT_USAGE } else { EXIT_FAILURE }
+}
+
+fn open(dir: &Path) -> anyhow::Result<Federation> {
+    Ok(Federation::open(dir, Spawn::Detached)?)
+}
+
+fn up(dir: &Path, args: &UpArgs) -> anyhow::Result<()> {
+    let exe = std::env::current_exe().ok();
+    let bin = CERTNET.locate(args.certnet.as_deref(), None, exe.as_deref())?;
+    let timeout = Duration::from_secs(args.timeout);
+    let mut config = FederationConfig::new(dir, usize::from(args.nodes), bin);
+    config.base_port = args.base_port;
+    config.network.clone_from(&args.network);
+    config.rust_log.clone_from(&args.rust_log);
+    config.quic = !args.no_quic;
+    config.spawn = Spawn::Detached;
+    config.ready_timeout = timeout;
+    let mut fed = Federation::create(&config)?;
+    let came_up = fed
+        .start_all()
+        .and_then(|()| fed.wait_mesh(timeout))
+        .context("the testnet did not come up");
+    match came_up {
+        Ok(mesh) => {
+            output::print_up(&fed, mesh);
+            Ok(())
+        }
+        Err(err) => {
+            // Leave nothing running behind a failed `up`; the directory stays for its logs.
+            if let Err(down) = fed.down() {
+                eprintln!("error: stopping the nodes after the failure: {down:#}");
+            }
+            Err(err.context(format!(
+                "its nodes were stopped; logs are in {}",
+                fed.dir().join("logs").display()
+            )))
+        }
+    }
+}
+
+fn status(dir: &Path) -> anyhow::Result<()> {
+    let fed = open(dir)?;
+    let networking = fed.supports_networking().unwrap_or(false);
+    let mut rows = Vec::new();
+    for i in 0..fed.len() {
+        let mut row = output::StatusRow {
+            name: fed.name(i).to_owned(),
+            pid: fed.pid(i),
+            api: fed.client(i).base_url(),
+            uptime: None,
+            records: None,
+            peers: None,
+            note: String::new(),
+        };
+        if fed.is_running(i) {
+            match fed.status(i) {
+                Ok(status) => {
+                    row.uptime = Some(status.uptime_secs);
+                    row.records = status.extra.get("log_size").and_then(Value::as_u64);
+                }
+                Err(err) => row.note = format!("{:#}", anyhow::Error::from(err)),
+            }
+            if networking {
+                match fed.connected_peers(i) {
+                    Ok(peers) => row.peers = Some(peers.len()),
+                    Err(err) => row.note = format!("{:#}", anyhow::Error::from(err)),
+                }
+            }
+        }
+        if !fed.node(i).on_roster {
+            row.note.insert_str(0, "outsider (not on the roster) ");
+        }
+        rows.push(row);
+    }
+    output::print_status(&fed, &rows, networking);
+    Ok(())
+}
+
+fn publish(dir: &Path, node: &str, file: &Path) -> anyhow::Result<()> {
+    let fed = open(dir)?;
+    let i = fed.find(node)?;
+    let text = if file == Path::new("-") {
+        let mut text = String::new();
+        std::io::stdin()
+            .read_to_string(&mut text)
+            .context("cannot read the record from stdin")?;
+        text
+    } else {
+        std::fs::read_to_string(file)
+            .with_context(|| format!("cannot read the record from {}", file.display()))?
+    };
+    let record: Value = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not JSON (a record is {{\"kind\", \"tlp\", \"content\"}})",
+            file.display()
+        )
+    })?;
+    let published = fed.publish_full(i, &record)?;
+    output::print_published(fed.name(i), &published);
+    Ok(())
+}
+
+fn kill(dir: &Path, node: &str) -> anyhow::Result<()> {
+    let mut fed = open(dir)?;
+    let i = fed.find(node)?;
+    let pid = fed.pid(i);
+    fed.kill(i)?;
+    output::print_line(&format!(
+        "killed {} (pid {}) with SIGKILL; `certnet-testnet restart {}` starts it again",
+        fed.name(i),
+        pid.unwrap_or_default(),
+        fed.name(i)
+    ));
+    Ok(())
+}
+
+fn restart(dir: &Path, node: &str) -> anyhow::Result<()> {
+    let mut fed = open(dir)?;
+    let i = fed.find(node)?;
+    fed.restart(i)?;
+    output::print_line(&format!(
+        "{} is running (pid {}), API {}",
+        fed.name(i),
+        fed.pid(i).unwrap_or_default(),
+        fed.client(i).base_url()
+    ));
+    Ok(())
+}
+
+fn partition(dir: &Path, spec: &str) -> anyhow::Result<()> {
+    let mut fed = open(dir)?;
+    let groups = fed.parse_groups(spec)?;
+    fed.check_groups(&groups)?;
+    if !fed.supports_networking()? {
+        return Err(Error::NoNetworking {
+            action: "block peers to make a partition",
+        }
+        .into());
+    }
+    fed.partition(&groups)?;
+    let names: Vec<String> = groups
+        .iter()
+        .map(|g| {
+            g.iter()
+                .map(|&i| fed.name(i).to_owned())
+                .collect::<Vec<_>>()
+                .join(",")
+        })
+        .collect();
+    output::print_line(&format!(
+        "partitioned: {} ({} blocks); `certnet-testnet heal` lifts them",
+        names.join(" | "),
+        fed.blocked().len()
+    ));
+    Ok(())
+}
+
+fn heal(dir: &Path) -> anyhow::Result<()> {
+    let mut fed = open(dir)?;
+    let before = fed.blocked().len();
+    fed.heal()?;
+    output::print_line(&format!("healed: {before} blocks lifted"));
+    Ok(())
+}
+
+fn down(dir: &Path, purge: bool) -> anyhow::Result<()> {
+    let mut fed = open(dir)?;
+    let pids: Vec<Option<u32>> = (0..fed.len()).map(|i| fed.pid(i)).collect();
+    let outcomes = fed.down()?;
+    output::print_down(&outcomes, &pids);
+    if purge {
+        let dir = fed.dir().to_owned();
+        fed.purge()?;
+        output::print_line(&format!("removed the testnet in {}", dir.display()));
+    }
+    Ok(())
+}
+
+fn logs(dir: &Path, node: &str, follow: bool, lines: Option<usize>) -> anyhow::Result<()> {
+    let fed = open(dir)?;
+    let i = fed.find(node)?;
+    let path = fed.node(i).log.clone();
+    output::print_log(&path, lines, follow)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory as _;
+
+    use super::*;
+
+    #[test]
+    fn cli_is_well_formed() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn exit_codes() {
+        let unknown = anyhow::Error::new(Error::UnknownNode {
+            given: "x".into(),
+            names: "CERT-01".into(),
+            count: 1,
+        })
+        .context("kill");
+        assert_eq!(exit_code(&unknown), EXIT_USAGE);
+        let timeout = anyhow::Error::new(Error::NoneRunning);
+        assert_eq!(exit_code(&timeout), EXIT_FAILURE);
+    }
+}
