@@ -166,6 +166,22 @@ impl Client {
         self.read(response)
     }
 
+    // ---- networking (api/peers.rs) ----
+    /// `POST path` with no body, answered with JSON of type `T`.
+    pub fn post_empty<T: DeserializeOwned>(&self, path: &str) -> Result<T, ClientError> {
+        let response = self
+            .agent
+            .post(format!("http://{}{path}", self.addr))
+            .header("Authorization", format!("Bearer {}", self.token.as_str()))
+            .send_empty()
+            .map_err(|source| ClientError::Unreachable {
+                addr: self.addr,
+                source,
+            })?;
+        self.read(response)
+    }
+    // ---- end networking ----
+
     fn read<T: DeserializeOwned>(
         &self,
         mut response: ureq::http::Response<ureq::Body>,

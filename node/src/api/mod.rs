@@ -8,11 +8,13 @@
 //!   beyond loopback, needs `Authorization: Bearer <api.token>` ([`ApiAuth`]).
 //! - [`client`] is the other side: what CLI commands use to talk to a running node.
 //!
-//! Routes: `GET /v1/status`.
+//! Routes: `GET /v1/status`; peers and roster ([`peers`]): `GET /v1/peers`,
+//! `POST /v1/peers/{peer}/block`, `POST /v1/peers/{peer}/unblock`, `POST /v1/roster/reload`.
 
 mod auth;
 pub mod client;
 mod error;
+pub mod peers;
 mod status;
 mod trace;
 pub mod wire;
@@ -55,7 +57,9 @@ impl ApiState {
 
 /// All routes of the API, with JSON errors, the body limit, the token check and request spans.
 pub fn router(state: ApiState) -> Router {
-    let routes = Router::new().route("/v1/status", get(status::get_status));
+    let routes = Router::new()
+        .route("/v1/status", get(status::get_status))
+        .merge(peers::routes());
     finish(routes, state)
 }
 
