@@ -18,6 +18,55 @@ use crate::api::{self, ApiAuth, ApiState};
 use crate::fsutil;
 use crate::load::LoadedNode;
 use crate::node::Node;
+// ---- networking (wip-net) ----
+use std::sync::Arc;
+
+use crate::net::NetError;
+use crate::net::metrics::NetMetrics;
+use crate::node::{NodeHandle, NodeSetup};
+use crate::roster_cell::RosterCell;
+use crate::store::{Store, StoreConfig, StoreError};
+
+/// Most records the store keeps while waiting for their predecessors.
+pub const MAX_ORPHANS: u64 = 10_000;
+
+/// Opens the store at `D/store` (blocking: sled reads its log).
+pub fn open_store(node: &LoadedNode) -> Result<Store, RunError> {
+    let path = node.data_dir().root().join("store");
+    Store::open(&StoreConfig {
+        path: path.clone(),
+        cache_capacity: node.config().store().cache_capacity_bytes(),
+        net: node.roster().network().as_str().to_owned(),
+        max_orphans: MAX_ORPHANS,
+    })
+    .map_err(|source| RunError::OpenStore { path, source })
+}
+
+/// Reloads the roster on every SIGHUP until the task is dropped.
+async fn reload_on_sighup(handle: NodeHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP: reload the roster with `certnet roster reload`");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        info!(signal = "SIGHUP", "reloading the roster");
+        match handle.reload_roster().await {
+            Ok(Ok(change)) => info!(
+                members = change.members,
+                added = change.added.len(),
+                removed = change.removed.len(),
+                "roster reloaded"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "roster not reloaded"),
+            Err(_) => return,
+        }
+    }
+}
+// ---- end networking ----
 
 /// How long open API requests may take to finish after a stop is requested.
 pub const API_GRACE: Duration = Duration::from_secs(10);
@@ -42,6 +91,19 @@ pub enum RunError {
     /// A task ended before it was asked to.
     #[error("the {0} stopped unexpectedly")]
     Stopped(&'static str),
+    // ---- networking (wip-net) ----
+    /// The store could not be opened.
+    #[error("cannot open the store at {}", .path.display())]
+    OpenStore {
+        /// The store directory.
+        path: PathBuf,
+        /// The store error.
+        source: StoreError,
+    },
+    /// Networking could not start.
+    #[error(transparent)]
+    Network(#[from] NetError),
+    // ---- end networking ----
     /// A task panicked.
     #[error("the {task} panicked")]
     Panicked {
@@ -88,7 +150,24 @@ async fn run_tasks(
     if auth.reads_need_token() {
         warn!(%addr, "the API listens beyond loopback: every request needs the API token");
     }
-    let (handle, event_loop) = Node::new(node.identity());
+    // ---- networking (wip-net): store, shared roster, Swarm, SIGHUP ----
+    let node = Arc::new(node);
+    let opening = node.clone();
+    let store = tokio::task::spawn_blocking(move || open_store(&opening))
+        .await
+        .map_err(|source| RunError::Panicked {
+            task: "store",
+            source,
+        })??;
+    let setup = NodeSetup::from_loaded(
+        &node,
+        Arc::new(store),
+        RosterCell::new(node.roster().clone()),
+        NetMetrics::default(),
+    )?;
+    let (handle, event_loop) = Node::start(setup)?;
+    let _sighup = Owned(tokio::spawn(reload_on_sighup(handle.clone())));
+    // ---- end networking ----
 
     let (stop_loop, loop_stop) = oneshot::channel::<()>();
     let mut loop_task = Owned(tokio::spawn(event_loop.run(async {
