@@ -48,6 +48,8 @@ const SYNC_TRUST_LIMIT: u32 = 3;
 const FORGIVE_INTERVAL: Duration = Duration::from_secs(5 * 60);
 /// Timer resolution of the loop (re-dials, sync rounds).
 const TICK: Duration = Duration::from_secs(1);
+/// Most listen addresses kept (and given to Kademlia) per peer.
+const MAX_PEER_ADDRS: usize = 16;
 /// Most random extra delay added to a re-dial.
 const REDIAL_JITTER: Duration = Duration::from_secs(2);
 
@@ -639,7 +641,10 @@ impl Network {
         match event {
             BehaviourEvent::Gossipsub(event) => self.on_gossip(event),
             BehaviourEvent::Sync(event) => self.on_sync(event),
-            BehaviourEvent::Identify(identify::Event::Received { peer_id, info, .. }) => {
+            BehaviourEvent::Identify(identify::Event::Received {
+                peer_id, mut info, ..
+            }) => {
+                info.listen_addrs.truncate(MAX_PEER_ADDRS);
                 if info.protocols.contains(&self.kad_protocol) {
                     for addr in &info.listen_addrs {
                         self.swarm
