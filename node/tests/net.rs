@@ -78,6 +78,10 @@ struct TestNode {
 
 impl TestNode {
     fn start(keys: &Keys, roster: Roster, backlog: &[VerifiedRecord]) -> Self {
+        Self::start_on(keys, roster, backlog, "/ip4/127.0.0.1/tcp/0")
+    }
+
+    fn start_on(keys: &Keys, roster: Roster, backlog: &[VerifiedRecord], listen: &str) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let store = Arc::new(
             Store::open(&StoreConfig {
@@ -100,7 +104,7 @@ impl TestNode {
         }
         let roster_file = dir.path().join("roster.toml");
         roster.save(&roster_file).unwrap();
-        let mut config = NetConfig::new(vec!["/ip4/127.0.0.1/tcp/0".parse().unwrap()]);
+        let mut config = NetConfig::new(vec![listen.parse().unwrap()]);
         // Periodic rounds would hide a gossip failure: only connects and gaps trigger sync here.
         config.sync_interval = Duration::from_secs(3600);
         config.block_list = Some(dir.path().join("blocked-peers.txt"));
@@ -402,5 +406,32 @@ async fn a_peer_not_on_the_roster_cannot_connect() {
     assert_eq!(node_s.head_seq(&a.author.public()), 0);
 
     node_s.stop().await;
+    node_a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_connect_and_sync_over_quic() {
+    let a = Keys::new("CERT-A", 1);
+    let b = Keys::new("CERT-B", 2);
+    let members = |addrs: Vec<String>| roster(vec![a.member(addrs), b.member(vec![])]);
+    let node_a = TestNode::start_on(
+        &a,
+        members(vec![]),
+        &feed(&a, 5),
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+    );
+    let addr_a = node_a.listen_addr().await;
+    assert!(addr_a.to_string().contains("/quic-v1"), "{addr_a}");
+    let node_b = TestNode::start_on(
+        &b,
+        members(vec![addr_a.to_string()]),
+        &[],
+        "/ip4/127.0.0.1/udp/0/quic-v1",
+    );
+    until("B synced A's feed over QUIC", || async {
+        (node_b.head_seq(&a.author.public()) == 5).then_some(())
+    })
+    .await;
+    node_b.stop().await;
     node_a.stop().await;
 }

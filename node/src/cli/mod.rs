@@ -4,6 +4,10 @@ mod init;
 mod keys;
 mod run;
 mod status;
+// ---- networking (wip-net) ----
+mod peers;
+mod roster;
+// ---- end networking ----
 
 use std::path::PathBuf;
 
@@ -42,6 +46,12 @@ enum Command {
     Run(run::RunArgs),
     /// Show the running node's status.
     Status(status::StatusArgs),
+    // ---- networking (wip-net) ----
+    /// List the running node's peers, or block/unblock one.
+    Peers(peers::PeersArgs),
+    /// Edit roster.toml (add, remove, list members) and make the running node reload it.
+    Roster(roster::RosterArgs),
+    // ---- end networking ----
 }
 
 /// A mistake in how certnet was called, found after argument parsing (exit code 2).
@@ -57,6 +67,8 @@ pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
         Command::Keys(a) => keys::run(&dir, &a),
         Command::Run(a) => run::run(&dir, &a),
         Command::Status(a) => status::run(&dir, &a),
+        Command::Peers(a) => peers::run(&dir, &a),
+        Command::Roster(a) => roster::run(&dir, a),
     }
 }
 
