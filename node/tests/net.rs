@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use certnet_node::ingest::{Outcome, ingest_batch};
 use certnet_node::keys::NodeSecret;
-use certnet_node::net::metrics::{NetMetrics, Via, ViaLabels};
+use certnet_node::net::metrics::{NetMetrics, ReasonLabels, Via, ViaLabels};
 use certnet_node::net::{AnnounceOutcome, NetConfig, PeersSnapshot};
 use certnet_node::node::{Node, NodeHandle, NodeIdentity, NodeSetup};
 use certnet_node::roster::{Member, NetworkId, Roster};
@@ -153,6 +153,16 @@ impl TestNode {
 
     async fn connected_to(&self, peer: PeerId) -> bool {
         self.peers().await.peers.iter().any(|p| p.peer_id == peer)
+    }
+
+    /// The gossipsub score this node gives `peer`.
+    async fn score_of(&self, peer: PeerId) -> Option<f64> {
+        self.peers()
+            .await
+            .peers
+            .iter()
+            .find(|p| p.peer_id == peer)
+            .and_then(|p| p.gossip_score)
     }
 
     fn head_seq(&self, author: &AuthorKey) -> u64 {
@@ -433,5 +443,118 @@ async fn members_connect_and_sync_over_quic() {
     })
     .await;
     node_b.stop().await;
+    node_a.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_gossip_gets_the_outcomes_the_protocol_names() {
+    let a = Keys::new("CERT-A", 1);
+    let h = Keys::new("HOSTILE", 4);
+    let stranger = AuthorSecret::from_seed(&[77; 32]);
+    let members = |addrs: Vec<String>| roster(vec![a.member(vec![]), h.member(addrs)]);
+    let node_a = TestNode::start(&a, members(vec![]), &[]);
+    let addr_a = node_a.listen_addr().await;
+    let node_h = TestNode::start(
+        &h,
+        roster(vec![a.member(vec![addr_a.to_string()]), h.member(vec![])]),
+        &[],
+    );
+    until("A sees the hostile member subscribed", || async {
+        node_a
+            .peers()
+            .await
+            .peers
+            .iter()
+            .any(|p| p.peer_id == h.node.peer_id() && p.subscribed)
+            .then_some(())
+    })
+    .await;
+    let signed = |net: &str, secret: &AuthorSecret, n: u64| {
+        sign_record(
+            net,
+            sample::incident(n),
+            FeedPosition {
+                seq: 1,
+                prev: None,
+                time: now_ms(),
+            },
+            secret,
+        )
+        .unwrap()
+        .bytes()
+        .to_vec()
+    };
+    let rejected = |reason: &str| {
+        node_a
+            .metrics
+            .records_rejected
+            .get_or_create(&ReasonLabels {
+                via: Via::Gossip,
+                reason: reason.to_owned(),
+            })
+            .get()
+    };
+    let ignored = |reason: &str| {
+        node_a
+            .metrics
+            .records_ignored
+            .get_or_create(&ReasonLabels {
+                via: Via::Gossip,
+                reason: reason.to_owned(),
+            })
+            .get()
+    };
+    let send = |bytes: Vec<u8>| async {
+        assert_eq!(
+            node_h.handle.announce(bytes).await.unwrap(),
+            AnnounceOutcome::Sent
+        );
+    };
+
+    // A valid record, then a second record at the same seq: accepted, then a fork.
+    assert_eq!(node_h.publish(&h, 1).await, AnnounceOutcome::Sent);
+    until("A accepted the hostile member's record", || async {
+        (node_a.head_seq(&h.author.public()) == 1).then_some(())
+    })
+    .await;
+    send(signed(net().as_str(), &h.author, 2)).await;
+    until("A detected the fork", || async {
+        (node_a.metrics.forks_detected.get() == 1).then_some(())
+    })
+    .await;
+    assert_eq!(node_a.store.frozen().len(), 1, "the author is frozen");
+
+    // A record by an author not on A's roster: ignored, no penalty.
+    send(signed(net().as_str(), &stranger, 3)).await;
+    until("non-member ignored", || async {
+        (ignored("not_member") == 1).then_some(())
+    })
+    .await;
+    let before = node_a.score_of(h.node.peer_id()).await.unwrap();
+
+    // Invalid bytes: rejected with their reason, and the sender's score drops.
+    send(b"not a record".to_vec()).await;
+    until("garbage rejected", || async {
+        (rejected("malformed") + rejected("non_canonical") == 1).then_some(())
+    })
+    .await;
+    let mut forged = signed(net().as_str(), &h.author, 4);
+    let last = forged.len() - 1;
+    forged[last] ^= 1;
+    send(forged).await;
+    until("bad signature rejected", || async {
+        (rejected("bad_signature") == 1).then_some(())
+    })
+    .await;
+    send(signed("another-net", &h.author, 5)).await;
+    until("record for another network rejected", || async {
+        (rejected("wrong_network") == 1).then_some(())
+    })
+    .await;
+    let after = node_a.score_of(h.node.peer_id()).await.unwrap();
+    assert!(after < before && after < 0.0, "score {before} -> {after}");
+    assert_eq!(node_a.head_seq(&h.author.public()), 1);
+
+    node_h.stop().await;
     node_a.stop().await;
 }
