@@ -25,6 +25,8 @@ use crate::store::{Store, StoreError};
 /// Byte budget for the records of one `Records` response, leaving room for the CBOR framing
 /// (array and tag headers, and up to 5 header bytes per record) under `MAX_RESPONSE_BYTES`.
 pub(crate) const RANGE_BYTE_BUDGET: usize = MAX_RESPONSE_BYTES - 16 - 5 * MAX_RANGE as usize;
+// A budget that leaves no room for a single maximal record would make ranges stall.
+const _: () = assert!(RANGE_BYTE_BUDGET >= certnet_protocol::record::MAX_RECORD);
 
 /// A gossip message waiting for validation.
 #[derive(Debug)]
@@ -300,4 +302,196 @@ pub(crate) fn load_roster(
 pub(crate) fn save_block_list(path: PathBuf, peers: BTreeSet<PeerId>) -> JobDone {
     let result = super::blocklist::save(&path, &peers);
     JobDone::BlockListSaved { path, result }
+}
+
+#[cfg(test)]
+mod tests {
+    use certnet_protocol::keys::AuthorSecret;
+    use certnet_protocol::record::{FeedPosition, VerifiedRecord, sample, sign_record};
+
+    use super::*;
+    use crate::keys::NodeSecret;
+    use crate::roster::{Member, NetworkId};
+    use crate::store::{Ingest, StoreConfig};
+
+    struct Fixture {
+        _dir: tempfile::TempDir,
+        store: Store,
+        roster: Roster,
+        author: AuthorSecret,
+        other: AuthorSecret,
+        peer: PeerId,
+    }
+
+    fn fixture() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(&StoreConfig {
+            path: dir.path().join("db"),
+            cache_capacity: 8 << 20,
+            net: NetworkId::dev().as_str().to_owned(),
+            max_orphans: 10,
+        })
+        .unwrap();
+        let author = AuthorSecret::from_seed(&[1; 32]);
+        let other = AuthorSecret::from_seed(&[2; 32]);
+        let mut roster = Roster::new(NetworkId::dev());
+        for (name, key) in [("A", &author), ("B", &other)] {
+            roster
+                .add_member(Member::new(
+                    name.parse().unwrap(),
+                    key.public(),
+                    vec![],
+                    vec![],
+                ))
+                .unwrap();
+        }
+        Fixture {
+            _dir: dir,
+            store,
+            roster,
+            author,
+            other,
+            peer: NodeSecret::from_seed(&[9; 32]).unwrap().peer_id(),
+        }
+    }
+
+    fn feed(secret: &AuthorSecret, count: u64) -> Vec<VerifiedRecord> {
+        let mut out: Vec<VerifiedRecord> = Vec::new();
+        for seq in 1..=count {
+            let at = FeedPosition {
+                seq,
+                prev: out.last().map(VerifiedRecord::id),
+                time: seq,
+            };
+            out.push(
+                sign_record(NetworkId::dev().as_str(), sample::incident(seq), at, secret).unwrap(),
+            );
+        }
+        out
+    }
+
+    fn page(f: &Fixture, from_seq: u64, records: &[VerifiedRecord]) -> JobDone {
+        ingest_page(
+            &f.store,
+            &f.roster,
+            NetworkId::dev().as_str(),
+            SyncPage {
+                peer: f.peer,
+                author: f.author.public(),
+                from_seq,
+                target: None,
+                records: records.iter().map(|r| r.bytes().to_vec()).collect(),
+            },
+        )
+    }
+
+    fn result(done: JobDone) -> Ingested {
+        match done {
+            JobDone::Ingest { result, .. } => result,
+            other => panic!("not an ingest: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_consecutive_page_is_ingested_in_order() {
+        let f = fixture();
+        let records = feed(&f.author, 3);
+        let Ingested::Done(outcomes) = result(page(&f, 1, &records)) else {
+            panic!("expected an ingest");
+        };
+        assert_eq!(outcomes.len(), 3);
+        assert!(outcomes.iter().all(|(o, facts)| matches!(
+            o,
+            Outcome::Stored(Ingest::Appended { .. })
+        ) && facts.is_some()));
+        assert_eq!(outcomes[2].1.unwrap().seq, 3);
+    }
+
+    #[test]
+    fn pages_out_of_order_or_of_another_author_are_violations() {
+        let f = fixture();
+        let records = feed(&f.author, 3);
+        let skipped = [records[0].clone(), records[2].clone()];
+        assert!(matches!(
+            result(page(&f, 1, &skipped)),
+            Ingested::Violation(_)
+        ));
+        assert!(matches!(
+            result(page(&f, 2, &records)),
+            Ingested::Violation(_)
+        ));
+        let foreign = feed(&f.other, 1);
+        assert!(matches!(
+            result(page(&f, 1, &foreign)),
+            Ingested::Violation(_)
+        ));
+        assert_eq!(
+            f.store.log_size(),
+            0,
+            "nothing of a violating page is stored"
+        );
+    }
+
+    #[test]
+    fn invalid_records_in_a_page_are_rejected() {
+        let f = fixture();
+        let records = feed(&f.author, 2);
+        let mut bytes: Vec<Vec<u8>> = records.iter().map(|r| r.bytes().to_vec()).collect();
+        let last = bytes[1].len() - 1;
+        bytes[1][last] ^= 1;
+        let done = ingest_page(
+            &f.store,
+            &f.roster,
+            NetworkId::dev().as_str(),
+            SyncPage {
+                peer: f.peer,
+                author: f.author.public(),
+                from_seq: 1,
+                target: Some(2),
+                records: bytes,
+            },
+        );
+        let Ingested::Done(outcomes) = result(done) else {
+            panic!("expected an ingest");
+        };
+        assert!(matches!(
+            outcomes[0].0,
+            Outcome::Stored(Ingest::Appended { .. })
+        ));
+        assert!(matches!(outcomes[1].0, Outcome::Rejected(_)));
+    }
+
+    #[test]
+    fn compare_reports_members_ahead_and_conflicts() {
+        let f = fixture();
+        let mine = feed(&f.author, 2);
+        let items: Vec<Vec<u8>> = mine.iter().map(|r| r.bytes().to_vec()).collect();
+        ingest_batch(&f.store, &f.roster, NetworkId::dev().as_str(), &items).unwrap();
+        let stranger = AuthorSecret::from_seed(&[3; 32]).public();
+        let theirs = vec![
+            Head {
+                author: f.author.public(),
+                seq: 2,
+                id: certnet_protocol::id::RecordId::of_payload(b"other"),
+            },
+            Head {
+                author: f.other.public(),
+                seq: 7,
+                id: mine[0].id(),
+            },
+            Head {
+                author: stranger,
+                seq: 1,
+                id: mine[0].id(),
+            },
+        ];
+        let JobDone::Compared { gaps, .. } = compare(&f.store, &f.roster, f.peer, theirs) else {
+            panic!("expected a comparison");
+        };
+        assert_eq!(gaps.len(), 2, "non-members are left out");
+        let a = gaps.iter().find(|g| g.author == f.author.public()).unwrap();
+        assert!(a.conflict && a.ours == 2 && a.theirs == 2);
+        let b = gaps.iter().find(|g| g.author == f.other.public()).unwrap();
+        assert!(!b.conflict && b.ours == 0 && b.theirs == 7);
+    }
 }
