@@ -184,11 +184,6 @@ async fn reload_roster(
                 format!("{e}; the running roster stays"),
             ))
         }
-        Err(e @ RosterReloadError::Stopping) => Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "node_stopping",
-            e.to_string(),
-        )),
     }
 }
 

@@ -1,14 +1,14 @@
 //! The node's libp2p networking: who may connect, how records travel (gossip), how nodes catch up
 //! (sync), and what the operator sees of it (peers, metrics).
 //!
-//! - [`behaviour`]: the Swarm and its behaviours (allow/block lists, one connection per peer,
+//! - `behaviour`: the Swarm and its behaviours (allow/block lists, one connection per peer,
 //!   identify, ping, gossipsub, request-response sync, Kademlia, optional mDNS).
 //! - [`codec`]: sync frames on the wire (length prefix, bounds checked before allocating).
 //! - [`gossip`]: topic, message id, gossipsub and peer-score settings, validation results.
-//! - [`sync`]: the sync client's bookkeeping (what to ask whom; bounded queues and in-flight limits).
-//! - [`jobs`]: blocking store work run off the event loop (ingest, serving sync, head comparison).
-//! - [`peers`]: connected peers and re-dial backoff.
-//! - [`network`]: the state the event loop owns, and how it reacts to every event.
+//! - `sync`: the sync client's bookkeeping (what to ask whom; bounded queues and in-flight limits).
+//! - `jobs`: blocking store work run off the event loop (ingest, serving sync, head comparison).
+//! - `peers`: connected peers and re-dial backoff.
+//! - `network`: the state the event loop owns, and how it reacts to every event.
 //! - [`blocklist`]: the operator's block list file.
 //! - [`metrics`]: Prometheus metrics.
 //!

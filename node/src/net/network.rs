@@ -152,9 +152,6 @@ pub enum RosterReloadError {
         /// The network in the file.
         new: NetworkId,
     },
-    /// The node is stopping.
-    #[error("the node is stopping")]
-    Stopping,
 }
 
 /// A dial did not produce a connection.
