@@ -558,3 +558,37 @@ async fn hostile_gossip_gets_the_outcomes_the_protocol_names() {
     node_h.stop().await;
     node_a.stop().await;
 }
+
+/// A free TCP port on 127.0.0.1 (bound, then released).
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn members_that_dial_each_other_at_once_end_up_connected() {
+    // Both rosters list both addresses, so both nodes dial at start: with one connection allowed per
+    // peer, each side may refuse the other's connection; re-dial jitter must break the tie.
+    let a = Keys::new("CERT-A", 1);
+    let b = Keys::new("CERT-B", 2);
+    let (port_a, port_b) = (free_port(), free_port());
+    let addr = |port: u16| format!("/ip4/127.0.0.1/tcp/{port}");
+    let members = || {
+        roster(vec![
+            a.member(vec![addr(port_a)]),
+            b.member(vec![addr(port_b)]),
+        ])
+    };
+    let node_a = TestNode::start_on(&a, members(), &[], &addr(port_a));
+    let node_b = TestNode::start_on(&b, members(), &[], &addr(port_b));
+    until("A and B connected", || async {
+        (node_a.connected_to(b.node.peer_id()).await && node_b.connected_to(a.node.peer_id()).await)
+            .then_some(())
+    })
+    .await;
+    node_b.stop().await;
+    node_a.stop().await;
+}
