@@ -235,6 +235,23 @@ fn now_ms() -> u64 {
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
+/// An error and its sources, `: `-separated (libp2p's transport errors often print empty).
+fn error_chain(err: &dyn std::error::Error) -> String {
+    let mut parts = vec![err.to_string()];
+    let mut source = err.source();
+    while let Some(e) = source {
+        parts.push(e.to_string());
+        source = e.source();
+    }
+    parts.retain(|p| !p.is_empty());
+    parts.dedup();
+    if parts.is_empty() {
+        format!("{err:?}")
+    } else {
+        parts.join(": ")
+    }
+}
+
 /// A random duration in `[0, max)`.
 fn jitter(max: Duration) -> Duration {
     let nanos = u64::try_from(max.as_nanos()).unwrap_or(u64::MAX).max(1);
@@ -315,7 +332,7 @@ impl Network {
                 .listen_on(addr.clone())
                 .map_err(|e| NetError::Listen {
                     addr: addr.clone(),
-                    reason: e.to_string(),
+                    reason: error_chain(&e),
                 })?;
         }
         let mut tick = tokio::time::interval(TICK);
