@@ -1,5 +1,6 @@
 //! Two real `certnet` processes federated by hand, as the README tells operators to: `init`, `keys`,
-//! `roster add`, `run`, then `peers`, `peers block`/`unblock`, `roster remove` + `roster reload`.
+//! `roster add`, `run`, then `peers`, `peers block`/`unblock`, `roster remove` + `roster reload`,
+//! and `roster add` + SIGHUP.
 //! Readiness and every change are polled with a deadline, never waited for with a fixed sleep.
 #![allow(clippy::unwrap_used)]
 
@@ -223,5 +224,30 @@ fn two_operators_federate_by_hand_then_block_unblock_and_remove() {
     assert_eq!(change["disconnected"][0], b_peer.as_str());
     a.until("B cut off", || {
         (a.connected().is_empty() && b.connected().is_empty()).then_some(())
+    });
+
+    // Adding B back with its address and sending SIGHUP: A re-reads the roster and dials B.
+    let b_listen = b.json(&["peers", "--json"])["listen_addrs"][0]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    a.ok(&[
+        "roster",
+        "add",
+        "--name",
+        &b_name,
+        "--author-key",
+        &b_key,
+        "--peer-id",
+        &b_peer,
+        "--addr",
+        &b_listen,
+    ]);
+    let pid =
+        rustix::process::Pid::from_raw(i32::try_from(a.child.as_ref().unwrap().id()).unwrap())
+            .unwrap();
+    rustix::process::kill_process(pid, rustix::process::Signal::HUP).unwrap();
+    a.until("B reconnected after SIGHUP", || {
+        (a.connected() == [b_peer.clone()]).then_some(())
     });
 }
