@@ -17,7 +17,7 @@ use libp2p::gossipsub::MessageId;
 use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
-use super::network::{RosterChange, RosterReloadError};
+use super::reports::{RosterChange, RosterReloadError};
 use crate::ingest::{Outcome, ingest_batch};
 use crate::roster::{MemberName, Roster, RosterError};
 use crate::store::{Store, StoreError};

@@ -9,6 +9,7 @@
 //! - `jobs`: blocking store work run off the event loop (ingest, serving sync, head comparison).
 //! - `peers`: connected peers and re-dial backoff.
 //! - `network`: the state the event loop owns, and how it reacts to every event.
+//! - `reports`: what the network answers its callers (peer list, publish and reload outcomes).
 //! - [`blocklist`]: the operator's block list file.
 //! - [`metrics`]: Prometheus metrics.
 //!
@@ -23,6 +24,7 @@ mod jobs;
 pub mod metrics;
 mod network;
 mod peers;
+mod reports;
 mod sync;
 
 use std::path::PathBuf;
@@ -30,10 +32,10 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
-pub use network::{
+pub(crate) use network::{Network, next_event};
+pub use reports::{
     AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,
 };
-pub(crate) use network::{Network, next_event};
 
 use crate::config::P2pConfig;
 
