@@ -9,6 +9,8 @@
 //! - [`load`]: reading and cross-checking everything a node needs to start.
 //! - [`node`]: the event loop that owns the node's state, and the [`node::NodeHandle`] to it.
 //! - [`runtime`]: running the loop and the API as owned tasks, with an ordered stop.
+//! - [`roster_cell`]: the running node's roster, replaceable without a restart.
+//! - [`net`]: libp2p networking (gossip, sync, peers, metrics), driven by the event loop.
 //! - [`store`]: the sled store (the only module that imports sled).
 //! - [`ingest`]: the one path records from others take into the store (verify, roster, append).
 //! - [`services`]: what the API and tasks share (store, roster, author key, metrics): publishing
@@ -18,8 +20,7 @@
 //! - [`metrics`]: the Prometheus registry and the node's metrics.
 //! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
 //!
-//! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state (and later the
-//! Swarm); this crate reads no environment variables (the binary does) and installs no logger.
+//! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state and the Swarm; this crate reads no environment variables (the binary does) and installs no logger.
 
 pub mod api;
 pub mod config;
@@ -32,8 +33,10 @@ pub mod init;
 pub mod keys;
 pub mod load;
 pub mod metrics;
+pub mod net;
 pub mod node;
 pub mod roster;
+pub mod roster_cell;
 pub mod runtime;
 pub mod services;
 pub mod store;

@@ -1,19 +1,42 @@
-//! The node's event loop: one task owns the node's state; everything else holds a [`NodeHandle`].
+//! The node's event loop: one task owns the node's state and the libp2p Swarm; everything else holds
+//! a [`NodeHandle`].
 //!
 //! Shaped like rust-libp2p's `examples/file-sharing`: the cloneable handle sends
 //! `Command { .., reply: oneshot }` over a bounded channel, and [`Node::run`] answers commands in one
-//! `select!`. The libp2p Swarm, sync state and pending-request maps join this loop's state when
-//! networking lands; nothing else will ever touch them.
+//! `select!` that also drives the network:
+//!
+//! ```text
+//! select! { biased;
+//!     shutdown           => stop (running store jobs finish first)
+//!     command            => answer it (status, announce, peers, block, roster reload, dial)
+//!     network event      => Swarm event | finished store job | timer tick   (net::Network)
+//! }
+//! ```
+//!
+//! Handlers never block: store work runs in blocking tasks owned by the network's `JoinSet`, and
+//! their results come back as network events. A node built with [`Node::new`] has no network (for
+//! API tests); [`Node::start`] builds one.
 
 use std::future::Future;
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use certnet_protocol::keys::AuthorKey;
-use libp2p_identity::PeerId;
+use libp2p::Multiaddr;
+use libp2p_identity::{Keypair, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
+use crate::load::LoadedNode;
+use crate::net::blocklist;
+use crate::net::metrics::NetMetrics;
+use crate::net::{
+    AnnounceOutcome, DialError, NetConfig, NetError, Network, PeersSnapshot, RosterChange,
+    RosterReloadError, next_event,
+};
 use crate::roster::{MemberName, NetworkId};
+use crate::roster_cell::RosterCell;
+use crate::store::Store;
 
 /// How many commands may wait for the loop before senders wait too.
 pub const COMMAND_QUEUE: usize = 256;
@@ -51,6 +74,44 @@ pub enum Command {
         /// Where the answer goes.
         reply: oneshot::Sender<NodeStatus>,
     },
+    /// Gossip one of this node's records. Call only after it is durably stored.
+    Announce {
+        /// The signed record.
+        bytes: Vec<u8>,
+        /// Where the answer goes.
+        reply: oneshot::Sender<AnnounceOutcome>,
+    },
+    /// List connected peers.
+    Peers {
+        /// Where the answer goes.
+        reply: oneshot::Sender<PeersSnapshot>,
+    },
+    /// Block a peer (disconnect it and refuse it from now on).
+    Block {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it was not blocked before.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Unblock a peer.
+    Unblock {
+        /// The peer.
+        peer: PeerId,
+        /// Whether it was blocked.
+        reply: oneshot::Sender<bool>,
+    },
+    /// Re-read roster.toml and apply it.
+    ReloadRoster {
+        /// Where the answer goes; `None` logs it only (SIGHUP).
+        reply: Option<oneshot::Sender<Result<RosterChange, RosterReloadError>>>,
+    },
+    /// Dial an address (operators and tests).
+    Dial {
+        /// Where to.
+        addr: Multiaddr,
+        /// The peer reached, once connected.
+        reply: oneshot::Sender<Result<PeerId, DialError>>,
+    },
 }
 
 /// The event loop stopped before answering.
@@ -70,11 +131,101 @@ impl NodeHandle {
         self.commands.send(command).await.map_err(|_| NodeStopped)
     }
 
+    /// Sends the command `make` builds around a reply channel and waits for the answer.
+    async fn ask<T>(
+        &self,
+        make: impl FnOnce(oneshot::Sender<T>) -> Command,
+    ) -> Result<T, NodeStopped> {
+        let (reply, answer) = oneshot::channel();
+        self.send(make(reply)).await?;
+        answer.await.map_err(|_| NodeStopped)
+    }
+
     /// Asks the loop for its status.
     pub async fn status(&self) -> Result<NodeStatus, NodeStopped> {
-        let (reply, answer) = oneshot::channel();
-        self.send(Command::Status { reply }).await?;
-        answer.await.map_err(|_| NodeStopped)
+        self.ask(|reply| Command::Status { reply }).await
+    }
+
+    /// Gossips one of this node's records. Persist first, then announce: peers that miss the
+    /// gossip (none connected yet, queues full) get the record by sync.
+    pub async fn announce(&self, bytes: Vec<u8>) -> Result<AnnounceOutcome, NodeStopped> {
+        self.ask(|reply| Command::Announce { bytes, reply }).await
+    }
+
+    /// Connected peers, listen addresses and the block list.
+    pub async fn peers(&self) -> Result<PeersSnapshot, NodeStopped> {
+        self.ask(|reply| Command::Peers { reply }).await
+    }
+
+    /// Blocks `peer`; `true` if it was not blocked before.
+    pub async fn block(&self, peer: PeerId) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::Block { peer, reply }).await
+    }
+
+    /// Unblocks `peer`; `true` if it was blocked.
+    pub async fn unblock(&self, peer: PeerId) -> Result<bool, NodeStopped> {
+        self.ask(|reply| Command::Unblock { peer, reply }).await
+    }
+
+    /// Re-reads roster.toml and applies it: allow-list, disconnections, record acceptance.
+    pub async fn reload_roster(
+        &self,
+    ) -> Result<Result<RosterChange, RosterReloadError>, NodeStopped> {
+        self.ask(|reply| Command::ReloadRoster { reply: Some(reply) })
+            .await
+    }
+
+    /// Dials `addr` and waits until a connection is up or the dial failed.
+    pub async fn dial(&self, addr: Multiaddr) -> Result<Result<PeerId, DialError>, NodeStopped> {
+        self.ask(|reply| Command::Dial { addr, reply }).await
+    }
+}
+
+/// Everything [`Node::start`] needs to run a node with networking.
+pub struct NodeSetup {
+    /// Who the node is.
+    pub identity: NodeIdentity,
+    /// The libp2p keypair (from the node key).
+    pub keypair: Keypair,
+    /// The store, shared with the API.
+    pub store: Arc<Store>,
+    /// The roster, shared with the API; reloads replace its contents.
+    pub roster: RosterCell,
+    /// Network settings.
+    pub net: NetConfig,
+    /// Network metrics (register them in the node's registry with [`NetMetrics::register`]).
+    pub metrics: NetMetrics,
+}
+
+impl NodeSetup {
+    /// The setup for a loaded data directory: node key, `[p2p]` settings, the block list at
+    /// `D/blocked-peers.txt` and reloads from `D/roster.toml`.
+    pub fn from_loaded(
+        node: &LoadedNode,
+        store: Arc<Store>,
+        roster: RosterCell,
+        metrics: NetMetrics,
+    ) -> Result<Self, NetError> {
+        let mut net = NetConfig::from_config(node.config().p2p())?;
+        net.block_list = Some(node.data_dir().root().join(blocklist::FILE_NAME));
+        net.roster_file = Some(node.data_dir().roster());
+        Ok(Self {
+            identity: node.identity(),
+            keypair: node.node_key().keypair().clone(),
+            store,
+            roster,
+            net,
+            metrics,
+        })
+    }
+}
+
+impl std::fmt::Debug for NodeSetup {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeSetup")
+            .field("identity", &self.identity)
+            .field("net", &self.net)
+            .finish_non_exhaustive()
     }
 }
 
@@ -84,16 +235,36 @@ pub struct Node {
     commands: mpsc::Receiver<Command>,
     identity: NodeIdentity,
     started: Instant,
+    net: Option<Network>,
 }
 
 impl Node {
-    /// A new loop for this identity and the handle that talks to it. Call [`Node::run`] to start it.
+    /// A loop without networking (for API tests) and the handle that talks to it. Call
+    /// [`Node::run`] to start it.
     pub fn new(identity: NodeIdentity) -> (NodeHandle, Node) {
+        Self::with_network(identity, None)
+    }
+
+    /// A loop with networking: builds the Swarm and starts listening (so a busy port or a bad
+    /// address fails here, at start). Must be called inside a tokio runtime.
+    pub fn start(setup: NodeSetup) -> Result<(NodeHandle, Node), NetError> {
+        let network = Network::new(
+            setup.keypair,
+            setup.store,
+            setup.roster,
+            setup.net,
+            setup.metrics,
+        )?;
+        Ok(Self::with_network(setup.identity, Some(network)))
+    }
+
+    fn with_network(identity: NodeIdentity, net: Option<Network>) -> (NodeHandle, Node) {
         let (sender, commands) = mpsc::channel(COMMAND_QUEUE);
         let node = Node {
             commands,
             identity,
             started: Instant::now(),
+            net,
         };
         (NodeHandle { commands: sender }, node)
     }
@@ -118,7 +289,15 @@ impl Node {
                     Some(command) => self.handle_command(command),
                     None => break,
                 },
+                event = next_event(self.net.as_mut()) => {
+                    if let Some(net) = self.net.as_mut() {
+                        net.handle(event);
+                    }
+                }
             }
+        }
+        if let Some(net) = self.net.as_mut() {
+            net.shutdown().await;
         }
         info!("event loop stopped");
     }
@@ -126,11 +305,50 @@ impl Node {
     /// Handles one command. Must stay short and never block: it runs on the loop.
     fn handle_command(&mut self, command: Command) {
         match command {
+            // The asker may have gone away (client disconnected): nothing to do then.
             Command::Status { reply } => {
                 debug!("status requested");
-                // The asker may have gone away (client disconnected): nothing to do then.
                 let _ = reply.send(self.status());
             }
+            Command::Announce { bytes, reply } => {
+                let outcome = match self.net.as_mut() {
+                    Some(net) => net.announce(bytes),
+                    None => AnnounceOutcome::Offline,
+                };
+                let _ = reply.send(outcome);
+            }
+            Command::Peers { reply } => {
+                let snapshot = match self.net.as_ref() {
+                    Some(net) => net.peers(),
+                    None => PeersSnapshot {
+                        local_peer_id: self.identity.peer_id,
+                        listen_addrs: Vec::new(),
+                        peers: Vec::new(),
+                        blocked: Vec::new(),
+                    },
+                };
+                let _ = reply.send(snapshot);
+            }
+            Command::Block { peer, reply } => {
+                let _ = reply.send(self.net.as_mut().is_some_and(|net| net.block(peer)));
+            }
+            Command::Unblock { peer, reply } => {
+                let _ = reply.send(self.net.as_mut().is_some_and(|net| net.unblock(peer)));
+            }
+            Command::ReloadRoster { reply } => match self.net.as_mut() {
+                Some(net) => net.reload_roster(reply),
+                None => {
+                    if let Some(reply) = reply {
+                        let _ = reply.send(Err(RosterReloadError::NoFile));
+                    }
+                }
+            },
+            Command::Dial { addr, reply } => match self.net.as_mut() {
+                Some(net) => net.dial(addr, reply),
+                None => {
+                    let _ = reply.send(Err(DialError("networking is off".into())));
+                }
+            },
         }
     }
 

@@ -25,9 +25,38 @@ use crate::datadir::DataDir;
 use crate::fsutil;
 use crate::load::LoadedNode;
 use crate::metrics::Metrics;
+use crate::net::NetError;
+use crate::net::metrics::NetMetrics;
 use crate::node::Node;
+use crate::node::{NodeHandle, NodeSetup};
+use crate::roster_cell::RosterCell;
 use crate::services::{CheckpointFailure, NodeServices};
 use crate::store::{Store, StoreConfig, StoreError};
+
+/// Reloads the roster on every SIGHUP until the task is dropped.
+async fn reload_on_sighup(handle: NodeHandle) {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut hangups = match signal(SignalKind::hangup()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!(error = %e, "cannot listen for SIGHUP: reload the roster with `certnet roster reload`");
+            return;
+        }
+    };
+    while hangups.recv().await.is_some() {
+        info!(signal = "SIGHUP", "reloading the roster");
+        match handle.reload_roster().await {
+            Ok(Ok(change)) => info!(
+                members = change.members,
+                added = change.added.len(),
+                removed = change.removed.len(),
+                "roster reloaded"
+            ),
+            Ok(Err(e)) => warn!(error = %e, "roster not reloaded"),
+            Err(_) => return,
+        }
+    }
+}
 
 /// How long open API requests may take to finish after a stop is requested.
 pub const API_GRACE: Duration = Duration::from_secs(10);
@@ -74,6 +103,9 @@ pub enum RunError {
     /// A task ended before it was asked to.
     #[error("the {0} stopped unexpectedly")]
     Stopped(&'static str),
+    /// Networking could not start.
+    #[error(transparent)]
+    Network(#[from] NetError),
     /// A task panicked.
     #[error("the {task} panicked")]
     Panicked {
@@ -165,17 +197,23 @@ async fn run_tasks(
         "store open"
     );
     let metrics = Arc::new(Metrics::new());
+    let roster = RosterCell::new(node.roster().clone());
     let services = Arc::new(
         NodeServices::new(
             Arc::new(store),
-            Arc::new(node.roster().clone()),
+            roster.clone(),
             node.author().clone(),
-            metrics,
+            metrics.clone(),
         )
         .map_err(RunError::Checkpoints)?,
     );
 
-    let (handle, event_loop) = Node::new(node.identity());
+    // Networking: the event loop owns the Swarm; it shares the store and the roster cell.
+    let net_metrics = NetMetrics::default();
+    metrics.with_registry(|registry| net_metrics.register(registry));
+    let setup = NodeSetup::from_loaded(&node, services.store().clone(), roster, net_metrics)?;
+    let (handle, event_loop) = Node::start(setup)?;
+    let _sighup = Owned(tokio::spawn(reload_on_sighup(handle.clone())));
     let (stop_loop, loop_stop) = oneshot::channel::<()>();
     let mut loop_task = Owned(tokio::spawn(event_loop.run(async {
         let _ = loop_stop.await;

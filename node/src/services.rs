@@ -19,6 +19,7 @@ use tracing::{error, info};
 
 use crate::metrics::Metrics;
 use crate::roster::Roster;
+use crate::roster_cell::RosterCell;
 use crate::store::{Store, StoreError};
 
 /// 2025-01-01T00:00:00Z in ms: a clock before this is clearly wrong.
@@ -90,7 +91,7 @@ pub struct SignedCheckpoint {
 /// The node's shared state and the operations on it.
 pub struct NodeServices {
     store: Arc<Store>,
-    roster: Arc<Roster>,
+    roster: RosterCell,
     author: AuthorSecret,
     net: String,
     origin: String,
@@ -113,11 +114,11 @@ impl NodeServices {
     /// Services over an open store, for the author `author` on the roster's network.
     pub fn new(
         store: Arc<Store>,
-        roster: Arc<Roster>,
+        roster: RosterCell,
         author: AuthorSecret,
         metrics: Arc<Metrics>,
     ) -> Result<Self, CheckpointFailure> {
-        let net = roster.network().as_str().to_owned();
+        let net = roster.get().network().as_str().to_owned();
         let origin = log_origin(&net, &author.public());
         let verifier = VerifierKey::new(origin.clone(), author.public())
             .map_err(|_| CheckpointError::InvalidKeyName)?;
@@ -138,9 +139,9 @@ impl NodeServices {
         &self.store
     }
 
-    /// The roster.
-    pub fn roster(&self) -> &Roster {
-        &self.roster
+    /// The roster as it is now (reloads replace it; the network id never changes).
+    pub fn roster(&self) -> Arc<Roster> {
+        self.roster.get()
     }
 
     /// The metrics.
@@ -171,6 +172,7 @@ impl NodeServices {
     /// The member name the roster gives `author`, if it is a member.
     pub fn member_name(&self, author: &AuthorKey) -> Option<String> {
         self.roster
+            .get()
             .member_by_author(author)
             .map(|m| m.name().to_string())
     }
@@ -308,7 +310,7 @@ mod tests {
         .unwrap();
         NodeServices::new(
             Arc::new(store),
-            Arc::new(roster),
+            RosterCell::new(roster),
             author,
             Arc::new(Metrics::new()),
         )

@@ -247,11 +247,23 @@ enum Reaped {
     Signal(i32),
 }
 
-/// Reaps `pid`, a (possibly inherited) child of this process that has exited.
+/// Reaps `pid`, a (possibly inherited) child of this process that has exited. A process whose main
+/// thread has returned shows as a zombie while its other threads finish, and cannot be reaped until
+/// they have: so this polls, with a deadline.
 fn reap(pid: u32) -> Reaped {
     let raw = Pid::from_raw(i32::try_from(pid).unwrap()).unwrap();
-    let (_, status) = ok(rustix::process::waitpid(Some(raw), WaitOptions::NOHANG))
-        .unwrap_or_else(|| panic!("pid {pid} has not exited (state {:?})", proc_state(pid)));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let status = loop {
+        if let Some((_, status)) = ok(rustix::process::waitpid(Some(raw), WaitOptions::NOHANG)) {
+            break status;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "pid {pid} has not exited (state {:?})",
+            proc_state(pid)
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    };
     match (status.exit_status(), status.terminating_signal()) {
         (Some(code), _) => Reaped::Exit(code),
         (None, Some(signal)) => Reaped::Signal(signal),

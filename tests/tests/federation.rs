@@ -8,16 +8,11 @@
 //! over sync — needs a raw libp2p client that speaks gossipsub and the sync protocol directly. It is
 //! left for later (it will live in the testnet library, beside these helpers).
 //!
-//! GATE, to be removed by the lead once networking lands: the node's networking is being built in
-//! another tree, so every test here first probes `GET /v1/peers` and, on a 404, prints "skipped: node
-//! has no networking yet" and returns. With the gate removed, a missing route fails like any error.
-//!
 //! The tests use only the API contract: `POST /v1/records` → `{id, seq, index}`, `GET /v1/records`
 //! (cursor-paged, `{id, author, seq, ...}`), `GET /v1/status`, `GET /v1/peers`,
 //! `POST /v1/peers/{peer}/block|unblock`.
 
 use std::collections::BTreeSet;
-use std::io::Write as _;
 use std::sync::{Mutex, MutexGuard, PoisonError, mpsc};
 
 use certnet_testnet::Error;
@@ -32,17 +27,12 @@ fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
 
-/// The gate (see the module doc): whether the running nodes have networking. When they do not,
-/// says so on stderr, past the test harness's capture, so the skip shows in every run.
-fn has_networking(net: &TestNet, test: &str) -> bool {
-    if ok(net.supports_networking()) {
-        return true;
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "{test}: skipped: node has no networking yet"
+/// Every node must serve its peers: a node without networking fails here, plainly.
+fn require_networking(net: &TestNet, test: &str) {
+    assert!(
+        ok(net.supports_networking()),
+        "{test}: the node does not serve GET /v1/peers"
     );
-    false
 }
 
 /// Publishes `count` incidents on node `i`; their ids.
@@ -85,9 +75,7 @@ fn assert_identical_heads(net: &TestNet, nodes: &[usize]) {
 fn five_nodes_each_publish_twenty_and_all_hold_the_hundred_with_identical_heads() {
     let _serial = one_at_a_time();
     let net = TestNet::started(5);
-    if !has_networking(&net, "a) five nodes converge") {
-        return;
-    }
+    require_networking(&net, "a) five nodes converge");
     ok(net.wait_mesh(CONVERGE));
 
     // Round-robin, so every node publishes while the others' records arrive.
@@ -113,9 +101,7 @@ fn sixth_node_joining_after_500_records_catches_up() {
     for i in 0..5 {
         ok(net.start(i));
     }
-    if !has_networking(&net, "b) a sixth node catches up") {
-        return;
-    }
+    require_networking(&net, "b) a sixth node catches up");
     ok(net.wait_mesh(CONVERGE));
     let mut published = BTreeSet::new();
     for round in 0..100 {
@@ -136,9 +122,7 @@ fn sixth_node_joining_after_500_records_catches_up() {
 fn partition_three_two_then_heal_gives_identical_record_sets() {
     let _serial = one_at_a_time();
     let mut net = TestNet::started(5);
-    if !has_networking(&net, "c) partition and heal") {
-        return;
-    }
+    require_networking(&net, "c) partition and heal");
     ok(net.wait_mesh(CONVERGE));
     let all = [0, 1, 2, 3, 4];
     let (side_a, side_b) = ([0, 1, 2], [3, 4]);
@@ -191,9 +175,7 @@ fn partition_three_two_then_heal_gives_identical_record_sets() {
 fn node_killed_while_others_publish_catches_up_and_continues_its_feed_without_fork() {
     let _serial = one_at_a_time();
     let mut net = TestNet::started(4);
-    if !has_networking(&net, "d) crash and catch-up") {
-        return;
-    }
+    require_networking(&net, "d) crash and catch-up");
     ok(net.wait_mesh(CONVERGE));
     let all = [0, 1, 2, 3];
     let victim = 3;
@@ -261,9 +243,7 @@ fn peer_not_on_the_roster_cannot_connect_or_inject() {
     // accept their records), but theirs does not list it.
     let mut net = TestNet::with_outsiders(3, 1);
     ok(net.start_all());
-    if !has_networking(&net, "f) a peer off the roster") {
-        return;
-    }
+    require_networking(&net, "f) a peer off the roster");
     let (members, outsider) = ([0, 1, 2], 3);
     ok(net.wait_mesh(CONVERGE));
     let outsider_peer = net.peer_id(outsider).to_owned();

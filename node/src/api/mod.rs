@@ -24,6 +24,8 @@
 //! | `GET /v1/export` | the export file (`application/cbor-seq`), streamed |
 //! | `GET /v1/forks` | every equivocation proof held |
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
+//! | `GET /v1/peers`, `POST /v1/peers/{peer}/block`, `.../unblock` | peers; operator bans ([`peers`]) |
+//! | `POST /v1/roster/reload` | reload roster.toml without a restart |
 
 mod auth;
 pub mod client;
@@ -31,6 +33,7 @@ mod error;
 mod export;
 mod log;
 mod metrics;
+pub mod peers;
 mod records;
 mod status;
 mod trace;
@@ -91,7 +94,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/log/proof/consistency", get(log::consistency))
         .route("/v1/export", get(export::get_export))
         .route("/v1/forks", get(log::forks))
-        .route("/metrics", get(metrics::get_metrics));
+        .route("/metrics", get(metrics::get_metrics))
+        .merge(peers::routes());
     finish(routes, state)
 }
 

@@ -46,16 +46,14 @@ pub(super) async fn publish(
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
-/// HOOK for networking: called with every record this node published, after it is durably stored
-/// and before the API answers. The networking change hands `published.bytes` to the event loop here
-/// (persist first, then publish: DESIGN.md). Today it only logs: nothing is gossiped yet.
+/// Hands a record this node published to gossip, after it is durably stored and before the API
+/// answers (persist first, then publish: DESIGN.md). Not reaching peers now is not a failure: sync
+/// delivers the record when they connect.
 async fn announce_to_gossip(node: &NodeHandle, published: Published) {
-    let _ = node;
-    debug!(
-        id = %published.id,
-        bytes = published.bytes.len(),
-        "gossip hook: networking not wired yet, record not announced"
-    );
+    match node.announce(published.bytes).await {
+        Ok(outcome) => debug!(id = %published.id, ?outcome, "record announced"),
+        Err(_) => debug!(id = %published.id, "event loop stopping: record left to sync"),
+    }
 }
 
 /// The draft a publish request asks for, or the 4xx saying what is wrong with it.
@@ -383,7 +381,7 @@ mod tests {
         .unwrap();
         let services = NodeServices::new(
             Arc::new(store),
-            Arc::new(roster),
+            crate::roster_cell::RosterCell::new(roster),
             author,
             Arc::new(Metrics::new()),
         )

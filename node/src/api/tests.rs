@@ -79,7 +79,7 @@ impl Harness {
         let services = Arc::new(
             NodeServices::new(
                 Arc::new(store),
-                Arc::new(roster),
+                crate::roster_cell::RosterCell::new(roster),
                 author(),
                 Arc::new(Metrics::new()),
             )

@@ -6,8 +6,10 @@ mod import;
 mod init;
 mod keys;
 mod out;
+mod peers;
 mod publish;
 mod records;
+mod roster;
 mod run;
 mod status;
 mod verify;
@@ -65,6 +67,10 @@ enum Command {
     Verify(verify::VerifyArgs),
     /// Verify an export file, then add its records to this data directory's store (node stopped).
     Import(import::ImportArgs),
+    /// List the running node's peers, or block/unblock one.
+    Peers(peers::PeersArgs),
+    /// Edit roster.toml (add, remove, list members) and make the running node reload it.
+    Roster(roster::RosterArgs),
 }
 
 /// A mistake in how certnet was called, found after argument parsing (exit code 2).
@@ -96,6 +102,8 @@ pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
         Command::Export(a) => export::run(&dir, &a),
         Command::Verify(a) => verify::run(&a),
         Command::Import(a) => import::run(&dir, &a),
+        Command::Peers(a) => peers::run(&dir, &a),
+        Command::Roster(a) => roster::run(&dir, a),
     }
 }
 

@@ -352,7 +352,7 @@ fn publish_export_verify_tamper_import_and_update() {
     fs::write(&tampered, &bytes[..bytes.len() - 10]).unwrap();
     a.certnet(&["verify", tampered_str])
         .code(1)
-        .stderr_has("item 2")
+        .stderr_has("entry 2")
         .stderr_has("truncated");
     // ... and cut after entry 1: fewer entries than the checkpoint covers.
     let mut short = read_export(&export_path);

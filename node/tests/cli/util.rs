@@ -49,10 +49,19 @@ impl TestDir {
         Outcome::new(args, output)
     }
 
-    /// `certnet init` on 127.0.0.1 port 0, asserting success.
+    /// `certnet init` with the API and libp2p (TCP only) on 127.0.0.1 port 0, so tests running
+    /// in parallel never compete for a port; asserting success.
     pub(crate) fn init(&self, name: &str) -> Outcome {
-        self.certnet(&["init", "--name", name, "--api", "127.0.0.1:0"])
-            .success()
+        self.certnet(&[
+            "init",
+            "--name",
+            name,
+            "--api",
+            "127.0.0.1:0",
+            "--listen",
+            "/ip4/127.0.0.1/tcp/0",
+        ])
+        .success()
     }
 
     fn command(&self, args: &[&str]) -> Command {

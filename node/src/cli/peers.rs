@@ -1,0 +1,162 @@
+//! `certnet peers`: the running node's connected peers, and blocking or unblocking one.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use anyhow::Context as _;
+use certnet_node::api::client::Client;
+use certnet_node::api::peers::{BlockResponse, PeersResponse};
+use certnet_node::datadir::DataDir;
+use clap::{Args, Subcommand};
+use libp2p_identity::PeerId;
+
+#[derive(Debug, Args)]
+pub(crate) struct PeersArgs {
+    /// Print the API's JSON answer.
+    #[arg(long, global = true)]
+    json: bool,
+
+    #[command(subcommand)]
+    action: Option<PeersAction>,
+}
+
+#[derive(Debug, Subcommand)]
+enum PeersAction {
+    /// Disconnect a peer and refuse it from now on (kept across restarts).
+    Block {
+        /// Its PeerId.
+        peer: PeerId,
+    },
+    /// Allow a blocked peer again.
+    Unblock {
+        /// Its PeerId.
+        peer: PeerId,
+    },
+}
+
+pub(super) fn run(dir: &DataDir, args: &PeersArgs) -> anyhow::Result<()> {
+    let client = Client::from_data_dir(dir)?;
+    match &args.action {
+        None => {
+            let peers = client.peers()?;
+            if args.json {
+                print_json(&peers)?;
+            } else {
+                print_text(&render(&peers, SystemTime::now()));
+            }
+        }
+        Some(PeersAction::Block { peer }) => {
+            let answer = client.block_peer(peer)?;
+            report(&answer, args.json, "blocked", "was already blocked")?;
+        }
+        Some(PeersAction::Unblock { peer }) => {
+            let answer = client.unblock_peer(peer)?;
+            report(&answer, args.json, "unblocked", "was not blocked")?;
+        }
+    }
+    Ok(())
+}
+
+fn report(answer: &BlockResponse, json: bool, done: &str, noop: &str) -> anyhow::Result<()> {
+    if json {
+        return print_json(answer);
+    }
+    let what = if answer.changed { done } else { noop };
+    print_text(&format!("{} {what}", answer.peer_id));
+    Ok(())
+}
+
+fn render(peers: &PeersResponse, now: SystemTime) -> String {
+    let mut out = format!("peer_id  {}\n", peers.peer_id);
+    for addr in &peers.listen_addrs {
+        out.push_str(&format!("listen   {addr}\n"));
+    }
+    if peers.peers.is_empty() {
+        out.push_str("\nno peers connected\n");
+    } else {
+        out.push_str(&format!(
+            "\n{:<20} {:<52} {:<4} {:>9} {:>7} {:>10}  {}\n",
+            "MEMBER", "PEER ID", "DIR", "PING", "SCORE", "CONNECTED", "ADDRESS"
+        ));
+        let now_ms = now
+            .duration_since(UNIX_EPOCH)
+            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+        for p in &peers.peers {
+            let since = Duration::from_millis(now_ms.saturating_sub(p.connected_since_ms));
+            out.push_str(&format!(
+                "{:<20} {:<52} {:<4} {:>9} {:>7} {:>10}  {}\n",
+                p.member.as_deref().unwrap_or("?"),
+                p.peer_id,
+                if p.direction == "outbound" {
+                    "out"
+                } else {
+                    "in"
+                },
+                p.ping_ms.map_or("-".to_owned(), |ms| format!("{ms:.1}ms")),
+                p.gossip_score.map_or("-".to_owned(), |s| format!("{s:.1}")),
+                short_duration(since),
+                p.addrs.first().map_or("-", String::as_str),
+            ));
+        }
+    }
+    for peer in &peers.blocked {
+        out.push_str(&format!("blocked  {peer}\n"));
+    }
+    out.trim_end().to_owned()
+}
+
+/// `4d`, `3h`, `12m`, `40s`: the largest unit only.
+fn short_duration(d: Duration) -> String {
+    let s = d.as_secs();
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        3600..86_400 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
+fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
+    let text = serde_json::to_string_pretty(value).context("cannot encode JSON")?;
+    print_text(&text);
+    Ok(())
+}
+
+#[allow(clippy::print_stdout)]
+fn print_text(text: &str) {
+    println!("{text}");
+}
+
+#[cfg(test)]
+mod tests {
+    use certnet_node::api::peers::PeerJson;
+
+    use super::*;
+
+    #[test]
+    fn renders_peers_and_blocks() {
+        let now = UNIX_EPOCH + Duration::from_secs(1_000_000);
+        let peers = PeersResponse {
+            peer_id: "12D3KooWlocal".into(),
+            listen_addrs: vec!["/ip4/127.0.0.1/tcp/4471".into()],
+            peers: vec![PeerJson {
+                peer_id: "12D3KooWremote".into(),
+                member: Some("CERT-B".into()),
+                addrs: vec!["/ip4/127.0.0.1/tcp/5000".into()],
+                direction: "outbound".into(),
+                connected_since_ms: 1_000_000_000 - 125_000,
+                ping_ms: Some(0.42),
+                subscribed: true,
+                gossip_score: Some(10.0),
+                offences: 0,
+            }],
+            blocked: vec!["12D3KooWbad".into()],
+        };
+        let text = render(&peers, now);
+        assert!(text.contains("listen   /ip4/127.0.0.1/tcp/4471"), "{text}");
+        assert!(text.contains("CERT-B"), "{text}");
+        assert!(text.contains("0.4ms"), "{text}");
+        assert!(text.contains(" 2m "), "{text}");
+        assert!(text.ends_with("blocked  12D3KooWbad"), "{text}");
+        assert_eq!(short_duration(Duration::from_secs(90_000)), "1d");
+    }
+}

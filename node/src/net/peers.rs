@@ -1,0 +1,184 @@
+//! What the node knows about its peers: who is connected since when over which address, their
+//! listen addresses and ping, recent offences, and when to re-dial members that are not connected.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime};
+
+use libp2p::{Multiaddr, PeerId};
+
+use super::{MAX_REDIAL_DELAY, MIN_REDIAL_DELAY};
+
+/// A connected peer.
+#[derive(Debug, Clone)]
+pub(crate) struct Connected {
+    /// Wall-clock time of the connection, for operators.
+    pub(crate) since: SystemTime,
+    /// The remote address of the connection.
+    pub(crate) remote: Multiaddr,
+    /// Whether this node dialed.
+    pub(crate) outbound: bool,
+    /// Listen addresses the peer reported (identify).
+    pub(crate) listen: Vec<Multiaddr>,
+    /// Last ping round trip.
+    pub(crate) rtt: Option<Duration>,
+}
+
+/// When to try a member again.
+#[derive(Debug, Clone, Copy)]
+struct Redial {
+    at: Instant,
+    delay: Duration,
+}
+
+/// Connected peers, offences and re-dial schedule.
+#[derive(Debug, Default)]
+pub(crate) struct PeerTable {
+    connected: HashMap<PeerId, Connected>,
+    offences: HashMap<PeerId, u32>,
+    redial: HashMap<PeerId, Redial>,
+}
+
+impl PeerTable {
+    /// A connection to `peer` is up (its first one).
+    pub(crate) fn connected(&mut self, peer: PeerId, remote: Multiaddr, outbound: bool) {
+        self.redial.remove(&peer);
+        self.connected.insert(
+            peer,
+            Connected {
+                since: SystemTime::now(),
+                remote,
+                outbound,
+                listen: Vec::new(),
+                rtt: None,
+            },
+        );
+    }
+
+    /// `peer`'s last connection closed. Members get re-dialed after the shortest delay.
+    pub(crate) fn disconnected(&mut self, peer: &PeerId, now: Instant) -> bool {
+        let was = self.connected.remove(peer).is_some();
+        self.redial.entry(*peer).or_insert(Redial {
+            at: now + MIN_REDIAL_DELAY,
+            delay: MIN_REDIAL_DELAY,
+        });
+        was
+    }
+
+    /// Whether `peer` is connected.
+    pub(crate) fn is_connected(&self, peer: &PeerId) -> bool {
+        self.connected.contains_key(peer)
+    }
+
+    /// Connected peers.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&PeerId, &Connected)> {
+        self.connected.iter()
+    }
+
+    /// How many peers are connected.
+    pub(crate) fn len(&self) -> usize {
+        self.connected.len()
+    }
+
+    /// Records the listen addresses `peer` reported.
+    pub(crate) fn set_listen(&mut self, peer: &PeerId, addrs: Vec<Multiaddr>) {
+        if let Some(c) = self.connected.get_mut(peer) {
+            c.listen = addrs;
+        }
+    }
+
+    /// Records a ping round trip.
+    pub(crate) fn set_rtt(&mut self, peer: &PeerId, rtt: Duration) {
+        if let Some(c) = self.connected.get_mut(peer) {
+            c.rtt = Some(rtt);
+        }
+    }
+
+    /// Counts an offence by `peer`; returns its count.
+    pub(crate) fn offend(&mut self, peer: PeerId) -> u32 {
+        let n = self.offences.entry(peer).or_default();
+        *n = n.saturating_add(1);
+        *n
+    }
+
+    /// `peer`'s recent offences.
+    pub(crate) fn offences(&self, peer: &PeerId) -> u32 {
+        self.offences.get(peer).copied().unwrap_or(0)
+    }
+
+    /// Forgives one offence of every peer; returns the peers whose count changed.
+    pub(crate) fn forgive(&mut self) -> Vec<(PeerId, u32)> {
+        let mut changed = Vec::new();
+        self.offences.retain(|peer, n| {
+            *n -= 1;
+            changed.push((*peer, *n));
+            *n > 0
+        });
+        changed
+    }
+
+    /// Whether `peer` (not connected) is due for a dial at `now`. Unknown peers are due at once.
+    pub(crate) fn redial_due(&self, peer: &PeerId, now: Instant) -> bool {
+        !self.connected.contains_key(peer) && self.redial.get(peer).is_none_or(|r| r.at <= now)
+    }
+
+    /// A dial of `peer` was started at `now`: the next one waits twice as long (capped), plus
+    /// `jitter`, so that two members dialing each other at once do not keep colliding.
+    pub(crate) fn dialed(&mut self, peer: PeerId, now: Instant, jitter: Duration) {
+        let r = self.redial.entry(peer).or_insert(Redial {
+            at: now,
+            delay: MIN_REDIAL_DELAY / 2,
+        });
+        r.delay = (r.delay * 2).min(MAX_REDIAL_DELAY);
+        r.at = now + r.delay + jitter;
+    }
+
+    /// Makes `peer` due for a dial now (unblocked, added to the roster).
+    pub(crate) fn redial_now(&mut self, peer: &PeerId) {
+        self.redial.remove(peer);
+    }
+
+    /// Forgets `peer`'s dial schedule and offences (removed from the roster).
+    pub(crate) fn forget(&mut self, peer: &PeerId) {
+        self.redial.remove(peer);
+        self.offences.remove(peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::keys::NodeSecret;
+
+    #[test]
+    fn redial_backs_off_and_resets_on_connect() {
+        let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
+        let mut t = PeerTable::default();
+        let now = Instant::now();
+        assert!(t.redial_due(&peer, now));
+        t.dialed(peer, now, Duration::ZERO);
+        assert!(!t.redial_due(&peer, now));
+        assert!(t.redial_due(&peer, now + MIN_REDIAL_DELAY));
+        t.dialed(peer, now, Duration::ZERO);
+        assert!(!t.redial_due(&peer, now + MIN_REDIAL_DELAY));
+        for _ in 0..20 {
+            t.dialed(peer, now, Duration::ZERO);
+        }
+        assert!(t.redial_due(&peer, now + MAX_REDIAL_DELAY));
+        t.connected(peer, "/ip4/127.0.0.1/tcp/1".parse().unwrap(), true);
+        assert!(!t.redial_due(&peer, now), "connected peers are not dialed");
+        t.disconnected(&peer, now);
+        assert!(t.redial_due(&peer, now + MIN_REDIAL_DELAY));
+    }
+
+    #[test]
+    fn offences_are_forgiven_one_at_a_time() {
+        let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
+        let mut t = PeerTable::default();
+        assert_eq!(t.offend(peer), 1);
+        assert_eq!(t.offend(peer), 2);
+        assert_eq!(t.forgive(), vec![(peer, 1)]);
+        assert_eq!(t.forgive(), vec![(peer, 0)]);
+        assert_eq!(t.offences(&peer), 0);
+        assert!(t.forgive().is_empty());
+    }
+}
