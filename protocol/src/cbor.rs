@@ -59,10 +59,7 @@ pub fn canonicalize(value: &mut Value) {
                 canonicalize(k);
                 canonicalize(v);
             }
-            let mut keyed: Vec<(Vec<u8>, (Value, Value))> =
-                entries.drain(..).map(|e| (encode(&e.0), e)).collect();
-            keyed.sort_by(|a, b| a.0.cmp(&b.0));
-            entries.extend(keyed.into_iter().map(|(_, e)| e));
+            entries.sort_by(|a, b| cmp_keys(&a.0, &b.0));
         }
         Value::Tag(_, inner) => canonicalize(inner),
         _ => {}
@@ -102,6 +99,18 @@ fn malformed_reason<E: std::fmt::Debug>(e: ciborium::de::Error<E>) -> String {
     }
 }
 
+/// Deterministic key order (RFC 8949 §4.2.1): bytewise order of the keys' encodings. For two text
+/// keys that is shorter first, then bytewise (the head encodes the length), computed without encoding.
+fn cmp_keys(a: &Value, b: &Value) -> Ordering {
+    match (a, b) {
+        (Value::Text(x), Value::Text(y)) => x
+            .len()
+            .cmp(&y.len())
+            .then_with(|| x.as_bytes().cmp(y.as_bytes())),
+        _ => encode(a).cmp(&encode(b)),
+    }
+}
+
 /// Floats anywhere, and map key order, checked on a decoded value.
 fn check_maps_and_floats(value: &Value) -> Result<(), CborError> {
     match value {
@@ -109,19 +118,16 @@ fn check_maps_and_floats(value: &Value) -> Result<(), CborError> {
         Value::Array(items) => items.iter().try_for_each(check_maps_and_floats),
         Value::Tag(_, inner) => check_maps_and_floats(inner),
         Value::Map(entries) => {
-            let mut previous: Option<Vec<u8>> = None;
             for (k, v) in entries {
                 check_maps_and_floats(k)?;
                 check_maps_and_floats(v)?;
-                let key = encode(k);
-                if let Some(prev) = &previous {
-                    match prev.as_slice().cmp(key.as_slice()) {
-                        Ordering::Less => {}
-                        Ordering::Equal => return Err(CborError::DuplicateKey),
-                        Ordering::Greater => return Err(CborError::UnsortedKeys),
-                    }
+            }
+            for pair in entries.windows(2) {
+                match cmp_keys(&pair[0].0, &pair[1].0) {
+                    Ordering::Less => {}
+                    Ordering::Equal => return Err(CborError::DuplicateKey),
+                    Ordering::Greater => return Err(CborError::UnsortedKeys),
                 }
-                previous = Some(key);
             }
             Ok(())
         }
@@ -217,6 +223,14 @@ mod tests {
                 matches!(decode(&hex(h)), Err(CborError::Malformed(_))),
                 "{h}"
             );
+        }
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn text_key_order_matches_encoded_order(a in ".{0,40}", b in ".{0,300}") {
+            let (x, y) = (Value::Text(a), Value::Text(b));
+            proptest::prop_assert_eq!(cmp_keys(&x, &y), encode(&x).cmp(&encode(&y)));
         }
     }
 
