@@ -224,46 +224,43 @@ pub fn audit<R: BufRead>(
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut forks = Vec::new();
     let mut pending_fork: Option<Vec<u8>> = None;
-    while frontier.size() + (batch.len() as u64) < cp.size() {
-        let next = reader.next_item().map_err(|e| match e {
-            // A malformed item where an entry belongs is that entry's failure.
-            ExportError::Item { reason, .. } => AuditError::Entry {
-                index: frontier.size() + batch.len() as u64,
-                author: None,
-                seq: None,
-                reason,
-            },
-            other => other.into(),
-        })?;
-        match next {
-            Some(ExportItem::Entry(bytes)) => batch.push(bytes),
-            Some(ExportItem::Fork(bytes)) => {
-                pending_fork = Some(bytes);
-                break;
+    let mut exhausted = false;
+    while !exhausted && frontier.size() < cp.size() {
+        // Fill one batch, never reading past the checkpoint's size.
+        while batch.len() < BATCH && frontier.size() + (batch.len() as u64) < cp.size() {
+            let next = reader.next_item().map_err(|e| match e {
+                // A malformed item where an entry belongs is that entry's failure.
+                ExportError::Item { reason, .. } => AuditError::Entry {
+                    index: frontier.size() + batch.len() as u64,
+                    author: None,
+                    seq: None,
+                    reason,
+                },
+                other => other.into(),
+            })?;
+            match next {
+                Some(ExportItem::Entry(bytes)) => batch.push(bytes),
+                Some(ExportItem::Fork(bytes)) => {
+                    pending_fork = Some(bytes);
+                    exhausted = true;
+                    break;
+                }
+                None => {
+                    exhausted = true;
+                    break;
+                }
             }
-            None => break,
         }
-        if batch.len() == BATCH {
-            verify_batch(
-                &header.net,
-                &mut batch,
-                &mut state,
-                &mut frontier,
-                &check_old,
-                &mut consistent_with,
-            )?;
-            progress(frontier.size(), cp.size());
-        }
+        verify_batch(
+            &header.net,
+            &mut batch,
+            &mut state,
+            &mut frontier,
+            &check_old,
+            &mut consistent_with,
+        )?;
+        progress(frontier.size(), cp.size());
     }
-    verify_batch(
-        &header.net,
-        &mut batch,
-        &mut state,
-        &mut frontier,
-        &check_old,
-        &mut consistent_with,
-    )?;
-    progress(frontier.size(), cp.size());
     if frontier.size() < cp.size() {
         return Err(AuditError::Truncated {
             expected: cp.size(),
