@@ -48,6 +48,27 @@ pub enum DirState {
     },
 }
 
+/// A data directory that cannot be used as it is.
+#[derive(Debug, thiserror::Error)]
+pub enum DirError {
+    /// Some files of an initialised node are missing.
+    #[error("{} is only partly initialised: {} missing (restore them from a backup, or move the directory away and run `certnet init`)", .dir.display(), .missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
+    Partial {
+        /// The data directory.
+        dir: PathBuf,
+        /// The missing files.
+        missing: Vec<PathBuf>,
+    },
+    /// The directory could not be inspected.
+    #[error("cannot inspect data directory {}", .dir.display())]
+    Dir {
+        /// The data directory.
+        dir: PathBuf,
+        /// The I/O error.
+        source: io::Error,
+    },
+}
+
 /// Paths of the files in one data directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct DataDir {
@@ -112,6 +133,23 @@ impl DataDir {
             .recursive(true)
             .mode(0o700)
             .create(&self.root)
+    }
+
+    /// Whether the directory is initialised (`true`) or fresh (`false`); half-initialised or
+    /// unreadable is an error naming what is wrong.
+    pub fn is_initialised(&self) -> Result<bool, DirError> {
+        let state = self.state().map_err(|source| DirError::Dir {
+            dir: self.root.clone(),
+            source,
+        })?;
+        match state {
+            DirState::Initialised => Ok(true),
+            DirState::Fresh => Ok(false),
+            DirState::Partial { missing } => Err(DirError::Partial {
+                dir: self.root.clone(),
+                missing,
+            }),
+        }
     }
 
     /// Whether the directory is fresh, initialised, or half-initialised.

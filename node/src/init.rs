@@ -11,7 +11,7 @@ use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use libp2p_identity::PeerId;
 
 use crate::config::{ConfigError, NodeConfig};
-use crate::datadir::{DataDir, DirState};
+use crate::datadir::{DataDir, DirError, DirState};
 use crate::keys::{self, KeyFileError, NodeSecret};
 use crate::roster::{Member, MemberName, NetworkId, Roster, RosterError};
 use crate::token::{ApiToken, TokenError};
@@ -158,38 +158,19 @@ pub fn ensure_initialised(
     dir: &DataDir,
     options: &InitOptions,
 ) -> Result<Option<InitReport>, EnsureError> {
-    match dir.state().map_err(|source| EnsureError::Dir {
-        dir: dir.root().to_owned(),
-        source,
-    })? {
-        DirState::Initialised => Ok(None),
-        DirState::Fresh => Ok(Some(init(dir, options)?)),
-        DirState::Partial { missing } => Err(EnsureError::Partial {
-            dir: dir.root().to_owned(),
-            missing,
-        }),
+    if dir.is_initialised()? {
+        Ok(None)
+    } else {
+        Ok(Some(init(dir, options)?))
     }
 }
 
 /// Why `ensure_initialised` failed.
 #[derive(Debug, thiserror::Error)]
 pub enum EnsureError {
-    /// Some files of an initialised node are missing.
-    #[error("{} is only partly initialised: {} missing (restore them from a backup, or move the directory away and run `certnet init`)", .dir.display(), .missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    Partial {
-        /// The data directory.
-        dir: PathBuf,
-        /// The missing files.
-        missing: Vec<PathBuf>,
-    },
-    /// The directory could not be inspected.
-    #[error("cannot inspect data directory {}", .dir.display())]
-    Dir {
-        /// The data directory.
-        dir: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
+    /// The data directory is half-initialised or unreadable.
+    #[error(transparent)]
+    DataDir(#[from] DirError),
     /// Initialising failed.
     #[error(transparent)]
     Init(#[from] InitError),

@@ -9,7 +9,7 @@ use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use tracing::warn;
 
 use crate::config::{ConfigError, NodeConfig};
-use crate::datadir::{DataDir, DirState};
+use crate::datadir::{DataDir, DirError};
 use crate::keys::{self, KeyFileError, NodeSecret};
 use crate::node::NodeIdentity;
 use crate::roster::{MemberName, Roster, RosterError};
@@ -24,22 +24,9 @@ pub enum LoadError {
         /// The data directory.
         dir: PathBuf,
     },
-    /// Some files are missing.
-    #[error("{} is only partly initialised: {} missing (restore them from a backup, or move the directory away and run `certnet init`)", .dir.display(), .missing.iter().map(|p| p.display().to_string()).collect::<Vec<_>>().join(", "))]
-    Partial {
-        /// The data directory.
-        dir: PathBuf,
-        /// The missing files.
-        missing: Vec<PathBuf>,
-    },
-    /// The directory could not be inspected.
-    #[error("cannot inspect data directory {}", .dir.display())]
-    Dir {
-        /// The data directory.
-        dir: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
-    },
+    /// The data directory is half-initialised or unreadable.
+    #[error(transparent)]
+    DataDir(#[from] DirError),
     /// A key file is unusable.
     #[error(transparent)]
     Key(#[from] KeyFileError),
@@ -131,22 +118,10 @@ impl LoadedNode {
 
 /// Loads and checks an initialised data directory.
 pub fn load(dir: &DataDir) -> Result<LoadedNode, LoadError> {
-    match dir.state().map_err(|source| LoadError::Dir {
-        dir: dir.root().to_owned(),
-        source,
-    })? {
-        DirState::Initialised => {}
-        DirState::Fresh => {
-            return Err(LoadError::NotInitialised {
-                dir: dir.root().to_owned(),
-            });
-        }
-        DirState::Partial { missing } => {
-            return Err(LoadError::Partial {
-                dir: dir.root().to_owned(),
-                missing,
-            });
-        }
+    if !dir.is_initialised()? {
+        return Err(LoadError::NotInitialised {
+            dir: dir.root().to_owned(),
+        });
     }
     let author = keys::load_author_key(&dir.author_key())?;
     let node_key = keys::load_node_key(&dir.node_key())?;

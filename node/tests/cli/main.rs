@@ -8,7 +8,7 @@ mod util;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
-use certnet_node::datadir::{DataDir, DirState};
+use certnet_node::datadir::{DataDir, DirError, DirState};
 use certnet_node::init::{EnsureError, InitOptions, ensure_initialised};
 use certnet_protocol::keys::AuthorKey;
 use libp2p_identity::PeerId;
@@ -226,7 +226,7 @@ fn run_initialises_only_a_fresh_data_dir() {
     fs::remove_file(dir.api_token()).unwrap();
     let err = ensure_initialised(&dir, &options).unwrap_err();
     assert!(
-        matches!(&err, EnsureError::Partial { missing, .. } if missing == &[dir.api_token()]),
+        matches!(&err, EnsureError::DataDir(DirError::Partial { missing, .. }) if missing == &[dir.api_token()]),
         "{err}"
     );
     assert!(!dir.api_token().exists());
