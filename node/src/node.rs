@@ -31,8 +31,8 @@ use crate::load::LoadedNode;
 use crate::net::blocklist;
 use crate::net::metrics::NetMetrics;
 use crate::net::{
-    AnnounceOutcome, DialError, NetConfig, NetError, Network, PeersSnapshot, RosterChange,
-    RosterReloadError, next_event,
+    AnnounceOutcome, DialError, NetConfig, NetError, Network, PeerHeadView, PeersSnapshot,
+    RosterChange, RosterReloadError, next_event,
 };
 use crate::roster::{MemberName, NetworkId};
 use crate::roster_cell::RosterCell;
@@ -69,6 +69,13 @@ pub struct NodeStatus {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Command {
+    /// What peers have announced of one author's feed.
+    PeerHead {
+        /// The author.
+        author: AuthorKey,
+        /// Where the answer goes.
+        reply: oneshot::Sender<PeerHeadView>,
+    },
     /// Report identity, version and uptime.
     Status {
         /// Where the answer goes.
@@ -150,6 +157,11 @@ impl NodeHandle {
     /// gossip (none connected yet, queues full) get the record by sync.
     pub async fn announce(&self, bytes: Vec<u8>) -> Result<AnnounceOutcome, NodeStopped> {
         self.ask(|reply| Command::Announce { bytes, reply }).await
+    }
+
+    /// What peers have announced of `author`'s feed (Heads answers) since start.
+    pub async fn peer_head(&self, author: AuthorKey) -> Result<PeerHeadView, NodeStopped> {
+        self.ask(|reply| Command::PeerHead { author, reply }).await
     }
 
     /// Connected peers, listen addresses and the block list.
@@ -316,6 +328,14 @@ impl Node {
                     None => AnnounceOutcome::Offline,
                 };
                 let _ = reply.send(outcome);
+            }
+            Command::PeerHead { author, reply } => {
+                let view = self
+                    .net
+                    .as_ref()
+                    .map(|net| net.peer_head(&author))
+                    .unwrap_or_default();
+                let _ = reply.send(view);
             }
             Command::Peers { reply } => {
                 let snapshot = match self.net.as_ref() {

@@ -45,6 +45,17 @@ pub enum PublishError {
         /// What the clock read.
         now_ms: u64,
     },
+    /// Peers hold later records of this node's own feed (a restored backup or a lost disk): signing
+    /// now would sign a seq twice. Sync is fetching them.
+    #[error(
+        "peers hold this node's own records up to seq {peers_have}, this store only up to seq {have} (restored from an old backup?): they are being fetched by sync, publish again in a few seconds"
+    )]
+    Behind {
+        /// This store's head seq of the own feed.
+        have: u64,
+        /// The highest seq of the own feed a peer announced.
+        peers_have: u64,
+    },
     /// The draft breaks a record rule.
     #[error(transparent)]
     Invalid(RecordError),
@@ -99,6 +110,8 @@ pub struct NodeServices {
     metrics: Arc<Metrics>,
     /// Serialises checkpoint making (periodic task, API, shutdown): one signature per size.
     checkpointing: Mutex<()>,
+    /// Whether a publish succeeded since start (after it, the own-feed check is not repeated).
+    own_feed_checked: std::sync::atomic::AtomicBool,
 }
 
 impl fmt::Debug for NodeServices {
@@ -131,7 +144,15 @@ impl NodeServices {
             verifier,
             metrics,
             checkpointing: Mutex::new(()),
+            own_feed_checked: std::sync::atomic::AtomicBool::new(false),
         })
+    }
+
+    /// Whether this node has published since start (the own-feed check before the first publish is
+    /// then done).
+    pub fn own_feed_checked(&self) -> bool {
+        self.own_feed_checked
+            .load(std::sync::atomic::Ordering::SeqCst)
     }
 
     /// The store.
@@ -187,7 +208,12 @@ impl NodeServices {
     /// Signs `draft` as this node's next record at time `now_ms` and stores it durably (flushed before
     /// this returns). A seq is never signed twice: head lookup, signing and append happen under the
     /// store's writer lock.
-    pub fn publish(&self, draft: Draft, now_ms: u64) -> Result<Published, PublishError> {
+    pub fn publish(
+        &self,
+        draft: Draft,
+        now_ms: u64,
+        peers_have: Option<u64>,
+    ) -> Result<Published, PublishError> {
         if !(CLOCK_MIN_MS..CLOCK_MAX_MS).contains(&now_ms) {
             error!(
                 now_ms,
@@ -196,19 +222,28 @@ impl NodeServices {
             return Err(PublishError::ClockWrong { now_ms });
         }
         let appended = self.store.append_own(self.author.public(), |head| {
+            let have = head.map_or(0, |(seq, _)| seq);
+            // Checked under the store's writer lock, against the head the record will extend.
+            if let Some(peers_have) = peers_have
+                && have < peers_have
+            {
+                return Err(PublishError::Behind { have, peers_have });
+            }
             let at = FeedPosition {
-                seq: head.map_or(1, |(seq, _)| seq + 1),
+                seq: have + 1,
                 prev: head.map(|(_, id)| id),
                 time: now_ms,
             };
-            sign_record(&self.net, draft, at, &self.author)
+            sign_record(&self.net, draft, at, &self.author).map_err(PublishError::Invalid)
         });
         let (record, index) = match appended {
             Ok(Ok(done)) => done,
-            Ok(Err(invalid)) => return Err(PublishError::Invalid(invalid)),
+            Ok(Err(refused)) => return Err(refused),
             Err(err) => return Err(PublishError::Store(self.store_write_failed(err))),
         };
         self.metrics.record_published();
+        self.own_feed_checked
+            .store(true, std::sync::atomic::Ordering::SeqCst);
         Ok(Published {
             id: record.id(),
             seq: record.seq(),
@@ -323,18 +358,18 @@ mod tests {
     fn publish_chains_records_and_refuses_a_wrong_clock() {
         let dir = tempfile::tempdir().unwrap();
         let s = services(dir.path());
-        let a = s.publish(sample::incident(1), NOW).unwrap();
-        let b = s.publish(sample::incident(2), NOW + 1).unwrap();
+        let a = s.publish(sample::incident(1), NOW, None).unwrap();
+        let b = s.publish(sample::incident(2), NOW + 1, None).unwrap();
         assert_eq!((a.seq, a.index, b.seq, b.index), (1, 0, 2, 1));
         assert_eq!(s.store().head(&s.author_key()), Some((2, b.id)));
 
         for bad in [0, CLOCK_MIN_MS - 1, CLOCK_MAX_MS] {
-            let err = s.publish(sample::incident(3), bad).unwrap_err();
+            let err = s.publish(sample::incident(3), bad, None).unwrap_err();
             assert!(matches!(err, PublishError::ClockWrong { now_ms } if now_ms == bad));
         }
         let mut red = sample::incident(3);
         red.tlp = Tlp::Red;
-        let err = s.publish(red, NOW).unwrap_err();
+        let err = s.publish(red, NOW, None).unwrap_err();
         assert!(matches!(err, PublishError::Invalid(RecordError::TlpRed)));
         assert_eq!(s.store().log_size(), 2);
     }
@@ -345,7 +380,7 @@ mod tests {
         let s = services(dir.path());
         assert!(s.checkpoint_if_grown().unwrap().is_none());
         assert!(s.latest_checkpoint().unwrap().is_none());
-        s.publish(sample::incident(1), NOW).unwrap();
+        s.publish(sample::incident(1), NOW, None).unwrap();
         let first = s.checkpoint_if_grown().unwrap().unwrap();
         assert!(first.created);
         assert_eq!(first.checkpoint.size(), 1);
@@ -354,7 +389,7 @@ mod tests {
         let again = s.checkpoint_now().unwrap();
         assert!(!again.created);
         assert_eq!(again.note, first.note);
-        s.publish(sample::incident(2), NOW).unwrap();
+        s.publish(sample::incident(2), NOW, None).unwrap();
         let second = s.checkpoint_now().unwrap();
         assert!(second.created);
         assert_eq!(second.checkpoint.size(), 2);

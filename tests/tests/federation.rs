@@ -237,6 +237,67 @@ fn node_killed_while_others_publish_catches_up_and_continues_its_feed_without_fo
 }
 
 #[test]
+fn node_restored_with_an_empty_store_never_signs_a_seq_twice() {
+    // DESIGN.md "Own feed": before its first publish after a start, a node asks peers for its own
+    // author's head and fetches what they hold first. Here the victim loses its whole store.
+    let _serial = one_at_a_time();
+    let mut net = TestNet::started(3);
+    require_networking(&net, "own feed after a lost store");
+    ok(net.wait_mesh(CONVERGE));
+    let all = [0, 1, 2];
+    let victim = 2;
+    let before = publish_many(&net, victim, 4, "before the disk loss");
+    wait_for_records(&net, &all, &before);
+    let author = author_of(&net, victim, before.first().unwrap());
+
+    ok(net.stop(victim));
+    let store = net.node(victim).data_dir.join("store");
+    ok(std::fs::remove_dir_all(&store));
+    ok(net.start(victim));
+    ok(net.wait_mesh(CONVERGE));
+
+    // The first publish either waits for the peers' heads or is refused until sync has fetched the
+    // lost records (503 own_feed_behind); it must never come out as seq 1.
+    let deadline = std::time::Instant::now() + CONVERGE;
+    let published = loop {
+        match net.publish_full(victim, &incident("after the disk loss")) {
+            Ok(p) => break p,
+            Err(e) => {
+                let mut text = e.to_string();
+                let mut source = std::error::Error::source(&e);
+                while let Some(cause) = source {
+                    text = format!("{text}: {cause}");
+                    source = cause.source();
+                }
+                assert!(
+                    std::time::Instant::now() < deadline,
+                    "publish never succeeded: {text}"
+                );
+                assert!(
+                    text.contains("own_feed_behind") || text.contains("peers hold"),
+                    "{text}"
+                );
+                std::thread::sleep(std::time::Duration::from_millis(100));
+            }
+        }
+    };
+    assert_eq!(published.seq, Some(5));
+    let mut everything = before.clone();
+    everything.insert(published.id.clone());
+    wait_for_records(&net, &all, &everything);
+    for i in all {
+        if let Some(forks) = ok(net.status(i)).extra.get("forks") {
+            assert_eq!(forks, &serde_json::json!([]), "{}", net.name(i));
+        }
+        let seqs: Vec<u64> = feed(&ok(net.records(i)), &author)
+            .iter()
+            .map(|(s, _)| *s)
+            .collect();
+        assert_eq!(seqs, vec![1, 2, 3, 4, 5], "{}", net.name(i));
+    }
+}
+
+#[test]
 fn peer_not_on_the_roster_cannot_connect_or_inject() {
     let _serial = one_at_a_time();
     // CERT-04 is an outsider: its own roster lists the three members (so it dials them and would

@@ -154,6 +154,11 @@ impl From<PublishError> for ApiError {
                 "clock_wrong",
                 err.to_string(),
             ),
+            PublishError::Behind { .. } => Self::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "own_feed_behind",
+                err.to_string(),
+            ),
             PublishError::Invalid(RecordError::TlpRed) => {
                 Self::unprocessable("tlp_red", RecordError::TlpRed.to_string())
             }

@@ -2,6 +2,7 @@
 //! current view and history (`GET /v1/records/{id}`) and its exact bytes (`GET /v1/records/{id}/raw`).
 
 use std::str::FromStr;
+use std::time::Duration;
 
 use axum::Json;
 use axum::extract::State;
@@ -13,7 +14,7 @@ use certnet_protocol::record::{Content, Draft, Kind, Payload, Record, Tlp, verif
 use certnet_protocol::view::{Effect, current_view};
 use serde::Deserialize;
 use serde_json::Value;
-use tracing::debug;
+use tracing::{debug, warn};
 
 use super::wire::{
     COSE_CONTENT_TYPE, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
@@ -33,9 +34,10 @@ pub(super) async fn publish(
     ApiJson(body): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
     let draft = draft(body)?;
+    let peers_have = own_feed_floor(&state).await;
     let services = state.services.clone();
     let now = now_ms();
-    let published = blocking(move || services.publish(draft, now)).await??;
+    let published = blocking(move || services.publish(draft, now, peers_have)).await??;
     debug!(id = %published.id, seq = published.seq, index = published.index, "record published");
     let answer = PublishResponse {
         id: published.id.to_string(),
@@ -44,6 +46,34 @@ pub(super) async fn publish(
     };
     announce_to_gossip(&state.node, published).await;
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// How long the first publish after start waits for a peer's Heads answer.
+const OWN_FEED_WAIT: Duration = Duration::from_secs(5);
+
+/// Before the first publish after start (DESIGN.md "Own feed"): the highest seq of this node's own
+/// feed that peers announced, so a node restored from an old backup never signs a seq twice. Waits
+/// (up to [`OWN_FEED_WAIT`]) for a first Heads answer when the roster names other members; a node
+/// alone, or whose peers stay silent, publishes on what it has.
+async fn own_feed_floor(state: &ApiState) -> Option<u64> {
+    let services = &state.services;
+    if services.own_feed_checked() {
+        return None;
+    }
+    let others = services.roster().members().len() > 1;
+    let deadline = tokio::time::Instant::now() + OWN_FEED_WAIT;
+    loop {
+        let view = state.node.peer_head(services.author_key()).await.ok()?;
+        if view.answers > 0 || !others || tokio::time::Instant::now() >= deadline {
+            if view.answers == 0 && others {
+                warn!(
+                    "no peer answered before the first publish: publishing on this store's own head"
+                );
+            }
+            return view.seq;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// Hands a record this node published to gossip, after it is durably stored and before the API
@@ -388,7 +418,9 @@ mod tests {
         .unwrap();
         let now = 1_767_225_600_000;
         for n in 0..5 {
-            services.publish(sample::incident(n), now + n).unwrap();
+            services
+                .publish(sample::incident(n), now + n, None)
+                .unwrap();
         }
         let late = Filter {
             author: None,

@@ -32,6 +32,7 @@ use std::time::Duration;
 
 use libp2p::Multiaddr;
 
+pub use network::PeerHeadView;
 pub(crate) use network::{Network, next_event};
 pub use reports::{
     AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,

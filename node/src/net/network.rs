@@ -114,6 +114,22 @@ pub(crate) struct Network {
     listen_addrs: Vec<Multiaddr>,
     next_sync_round: Instant,
     next_forgive: Instant,
+    /// The highest seq any peer announced in a Heads answer, per roster member's author key
+    /// (members only, so it stays as small as the roster).
+    peer_heads: HashMap<AuthorKey, u64>,
+    /// Heads answers received since start.
+    heads_answers: u64,
+}
+
+/// What peers have said about one author's feed (for the own-feed check before a first publish).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct PeerHeadView {
+    /// Heads answers received from any peer since start.
+    pub answers: u64,
+    /// The highest seq of the author any peer announced, if any did.
+    pub seq: Option<u64>,
+    /// Peers connected now.
+    pub connected: usize,
 }
 
 impl std::fmt::Debug for Network {
@@ -262,6 +278,8 @@ impl Network {
             dials: HashMap::new(),
             listen_addrs: Vec::new(),
             next_forgive: now + FORGIVE_INTERVAL,
+            peer_heads: HashMap::new(),
+            heads_answers: 0,
         })
     }
 
@@ -328,6 +346,15 @@ impl Network {
     }
 
     /// Connected peers, listen addresses and the block list.
+    /// What peers have announced of `author`'s feed so far.
+    pub(crate) fn peer_head(&self, author: &AuthorKey) -> PeerHeadView {
+        PeerHeadView {
+            answers: self.heads_answers,
+            seq: self.peer_heads.get(author).copied(),
+            connected: self.swarm.connected_peers().count(),
+        }
+    }
+
     pub(crate) fn peers(&self) -> PeersSnapshot {
         let roster = self.roster.get();
         let gossipsub = &self.swarm.behaviour().gossipsub;
@@ -730,6 +757,14 @@ impl Network {
                 self.metrics.sync_request("heads", "ok");
                 let store = self.store.clone();
                 let roster = self.roster.get();
+                self.heads_answers += 1;
+                for head in heads
+                    .iter()
+                    .filter(|h| roster.member_by_author(&h.author).is_some())
+                {
+                    let seen = self.peer_heads.entry(head.author).or_default();
+                    *seen = (*seen).max(head.seq);
+                }
                 self.spawn(JobKind::Compare, move || {
                     jobs::compare(&store, &roster, peer, heads)
                 });
