@@ -44,6 +44,27 @@ pub fn verify_all(net: &str, items: &[Vec<u8>]) -> Vec<Result<VerifiedRecord, Re
         .collect()
 }
 
+/// What is known of a verified record beyond its outcome (for metrics, logs and follow-up sync).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Facts {
+    /// Its author.
+    pub author: AuthorKey,
+    /// Its seq.
+    pub seq: u64,
+    /// Its `time` (author's clock, ms since the epoch).
+    pub time: u64,
+}
+
+impl Facts {
+    fn of(record: &VerifiedRecord) -> Self {
+        Facts {
+            author: record.author(),
+            seq: record.seq(),
+            time: record.payload().time,
+        }
+    }
+}
+
 /// Verifies, filters and stores a batch, flushing once at the end (group commit). Outcomes are in
 /// input order. Blocking: call it off the async runtime.
 pub fn ingest_batch(
@@ -52,23 +73,36 @@ pub fn ingest_batch(
     net: &str,
     items: &[Vec<u8>],
 ) -> Result<Vec<Outcome>, StoreError> {
-    let mut outcomes: Vec<Option<Outcome>> = vec![None; items.len()];
-    let mut accepted: Vec<(usize, VerifiedRecord)> = Vec::with_capacity(items.len());
-    for (i, result) in verify_all(net, items).into_iter().enumerate() {
+    let stored = store_verified(store, roster, verify_all(net, items))?;
+    Ok(stored.into_iter().map(|(outcome, _)| outcome).collect())
+}
+
+/// The second half of [`ingest_batch`], for callers that look at the verified records first (sync
+/// checks a page's author and seqs): drops non-members, appends the rest in the order given, flushes
+/// once. Each outcome comes with the record's facts when it verified.
+pub fn store_verified(
+    store: &Store,
+    roster: &Roster,
+    verified: Vec<Result<VerifiedRecord, RecordError>>,
+) -> Result<Vec<(Outcome, Option<Facts>)>, StoreError> {
+    let mut outcomes: Vec<Option<(Outcome, Option<Facts>)>> = vec![None; verified.len()];
+    let mut accepted: Vec<(usize, VerifiedRecord)> = Vec::with_capacity(verified.len());
+    for (i, result) in verified.into_iter().enumerate() {
         match result {
-            Err(e) => outcomes[i] = Some(Outcome::Rejected(e)),
+            Err(e) => outcomes[i] = Some((Outcome::Rejected(e), None)),
             Ok(r) if roster.member_by_author(&r.author()).is_none() => {
-                outcomes[i] = Some(Outcome::NotMember(r.author()));
+                outcomes[i] = Some((Outcome::NotMember(r.author()), Some(Facts::of(&r))));
             }
             Ok(r) => accepted.push((i, r)),
         }
     }
     // Appended in the order given (an export's order is its log's order); a record that arrives
     // before its predecessor waits as an orphan and is appended right after it.
-    let (positions, records): (Vec<usize>, Vec<VerifiedRecord>) = accepted.into_iter().unzip();
+    let facts: Vec<(usize, Facts)> = accepted.iter().map(|(i, r)| (*i, Facts::of(r))).collect();
+    let records: Vec<VerifiedRecord> = accepted.into_iter().map(|(_, r)| r).collect();
     let stored = store.ingest_batch(records)?;
-    for (i, ingest) in positions.into_iter().zip(stored) {
-        outcomes[i] = Some(Outcome::Stored(ingest));
+    for ((i, f), ingest) in facts.into_iter().zip(stored) {
+        outcomes[i] = Some((Outcome::Stored(ingest), Some(f)));
     }
     // Every slot was filled: rejected and non-members above, the rest by the store (same length).
     Ok(outcomes.into_iter().flatten().collect())

@@ -8,7 +8,6 @@ use std::collections::{BTreeSet, HashMap, HashSet};
 use std::path::PathBuf;
 
 use certnet_protocol::keys::AuthorKey;
-use certnet_protocol::record::Record;
 use certnet_protocol::sync::{
     Head, MAX_HEADS, MAX_RANGE, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
 };
@@ -18,7 +17,8 @@ use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
 use super::reports::{RosterChange, RosterReloadError};
-use crate::ingest::{Outcome, ingest_batch};
+pub(crate) use crate::ingest::Facts;
+use crate::ingest::{Outcome, store_verified, verify_all};
 use crate::roster::{MemberName, Roster, RosterError};
 use crate::store::{Store, StoreError};
 
@@ -70,17 +70,6 @@ pub(crate) enum Batch {
         /// The peer's announced head, if known.
         target: Option<u64>,
     },
-}
-
-/// What the loop needs to know about one record beyond its outcome.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct Facts {
-    /// Its author.
-    pub(crate) author: AuthorKey,
-    /// Its seq.
-    pub(crate) seq: u64,
-    /// Its `time` (author's clock, ms).
-    pub(crate) time: u64,
 }
 
 /// How an ingest batch ended.
@@ -153,17 +142,6 @@ pub(crate) enum JobDone {
     },
 }
 
-/// Decodes a record's facts without checking its signature (the ingest does that).
-fn facts(bytes: &[u8]) -> Option<Facts> {
-    let record = Record::decode(bytes).ok()?;
-    let payload = record.payload();
-    Some(Facts {
-        author: payload.author,
-        seq: payload.seq,
-        time: payload.time,
-    })
-}
-
 /// Ingests a gossip batch.
 pub(crate) fn ingest_gossip(
     store: &Store,
@@ -175,14 +153,8 @@ pub(crate) fn ingest_gossip(
         .into_iter()
         .map(|item| ((item.id, item.source), item.data))
         .unzip();
-    let result = match ingest_batch(store, roster, net, &data) {
-        Ok(outcomes) => Ingested::Done(
-            outcomes
-                .into_iter()
-                .zip(&data)
-                .map(|(outcome, bytes)| (outcome, facts(bytes)))
-                .collect(),
-        ),
+    let result = match store_verified(store, roster, verify_all(net, &data)) {
+        Ok(outcomes) => Ingested::Done(outcomes),
         Err(e) => Ingested::Failed(e),
     };
     JobDone::Ingest {
@@ -206,23 +178,25 @@ pub(crate) fn ingest_page(store: &Store, roster: &Roster, net: &str, page: SyncP
         from_seq,
         target,
     };
-    let all_facts: Vec<Option<Facts>> = records.iter().map(|r| facts(r)).collect();
-    for (i, f) in all_facts.iter().enumerate() {
-        // Undecodable records are left to the ingest, which rejects them (and the peer pays).
-        let Some(f) = f else { continue };
+    // Verified once, on all cores; the page's shape is checked on the verified records.
+    let verified = verify_all(net, &records);
+    for (i, r) in verified.iter().enumerate() {
+        // Invalid records are left to the store step, which rejects them (and the peer pays).
+        let Ok(r) = r else { continue };
+        let f = (r.author(), r.seq());
         let expected = from_seq.saturating_add(i as u64);
-        if f.author != author || f.seq != expected {
+        if f.0 != author || f.1 != expected {
             return JobDone::Ingest {
                 batch,
                 result: Ingested::Violation(format!(
                     "record {i} of a range from seq {from_seq} is seq {} of {}, expected seq {expected} of {author}",
-                    f.seq, f.author
+                    f.1, f.0
                 )),
             };
         }
     }
-    let result = match ingest_batch(store, roster, net, &records) {
-        Ok(outcomes) => Ingested::Done(outcomes.into_iter().zip(all_facts).collect()),
+    let result = match store_verified(store, roster, verified) {
+        Ok(outcomes) => Ingested::Done(outcomes),
         Err(e) => Ingested::Failed(e),
     };
     JobDone::Ingest { batch, result }
@@ -466,7 +440,8 @@ mod tests {
         let f = fixture();
         let mine = feed(&f.author, 2);
         let items: Vec<Vec<u8>> = mine.iter().map(|r| r.bytes().to_vec()).collect();
-        ingest_batch(&f.store, &f.roster, NetworkId::dev().as_str(), &items).unwrap();
+        crate::ingest::ingest_batch(&f.store, &f.roster, NetworkId::dev().as_str(), &items)
+            .unwrap();
         let stranger = AuthorSecret::from_seed(&[3; 32]).public();
         let theirs = vec![
             Head {
