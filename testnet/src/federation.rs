@@ -60,6 +60,9 @@ pub struct FederationConfig {
     /// Extra nodes after the members, left out of the shared roster: each lists the members and
     /// itself, so it tries to join, and the members must refuse it.
     pub outsiders: usize,
+    /// Roster members that run no node: authors whose records reach the federation some other way
+    /// (the benchmarks' pre-signed feeds, imported from export files).
+    pub extra_members: Vec<RosterMember>,
     /// The `certnet` binary (see [`crate::locate`]).
     pub certnet_bin: PathBuf,
     /// Fixed ports: node `i` gets API `base + 2i` and p2p `base + 2i + 1`; `None`: free ports.
@@ -85,6 +88,7 @@ impl FederationConfig {
             dir: dir.into(),
             nodes,
             outsiders: 0,
+            extra_members: Vec::new(),
             certnet_bin: certnet_bin.into(),
             base_port: None,
             network: None,
@@ -205,7 +209,7 @@ impl Federation {
                 process: None,
             });
         }
-        write_rosters(&network, &nodes)?;
+        write_rosters(&network, &nodes, &config.extra_members)?;
 
         let state = FederationState {
             format: FORMAT,
@@ -1090,15 +1094,17 @@ fn ensure_mdns_off(config: &Path) -> Result<(), Error> {
     Ok(())
 }
 
-/// Writes the shared roster (members) into every node; an outsider's copy lists itself as well.
-fn write_rosters(network: &str, nodes: &[NodeState]) -> Result<(), Error> {
+/// Writes the shared roster (members, then `extra` members without a node) into every node; an
+/// outsider's copy lists itself as well.
+fn write_rosters(network: &str, nodes: &[NodeState], extra: &[RosterMember]) -> Result<(), Error> {
     let entry = |n: &NodeState| RosterMember {
         name: n.name.clone(),
         author_key: n.author_key.clone(),
         peer_ids: vec![n.peer_id.clone()],
         addrs: n.listen.clone(),
     };
-    let members: Vec<RosterMember> = nodes.iter().filter(|n| n.on_roster).map(entry).collect();
+    let mut members: Vec<RosterMember> = nodes.iter().filter(|n| n.on_roster).map(entry).collect();
+    members.extend_from_slice(extra);
     let shared = roster::render(network, &members)?;
     for node in nodes {
         let text = if node.on_roster {

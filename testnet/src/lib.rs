@@ -17,10 +17,16 @@
 //!   down.
 //! - [`wait`]: polling until a condition holds or a deadline passes (never a fixed sleep).
 //! - [`error`]: what can go wrong, with the node logs' tails where they explain it.
+//! - [`content`]: realistic record bodies (incidents, indicators, advisories, updates, revokes).
+//! - [`demo`]: the guided, checked tour of a five-node federation (`certnet-testnet demo`).
+//! - [`bench`]: the benchmark scenarios (`certnet-testnet bench`), their reports, JSON and SVG plots.
 //!
 //! Everything binds 127.0.0.1; mDNS stays off.
 
+pub mod bench;
 pub mod client;
+pub mod content;
+pub mod demo;
 pub mod error;
 pub mod federation;
 pub mod locate;

@@ -7,6 +7,8 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
+use certnet_testnet::bench::{self, BenchConfig, BenchError, Scenario};
+use certnet_testnet::demo::{self, DemoConfig};
 use certnet_testnet::federation::{Federation, FederationConfig, Spawn};
 use certnet_testnet::{CERTNET, Error, LocateError};
 use clap::{Args, Parser, Subcommand};
@@ -76,6 +78,13 @@ enum Command {
         #[arg(long)]
         purge: bool,
     },
+    /// A guided few-minute tour on 5 fresh nodes: incidents from several CERTs, a partition and
+    /// heal, an update and a revocation, an export verified offline, a tampered copy rejected.
+    /// Every step is checked; every node is stopped at the end.
+    Demo(DemoArgs),
+    /// Measure a scenario on fresh nodes: ingest, gossip, catchup, verify or soak. Prints a table;
+    /// --json and --svg write the report and its plots.
+    Bench(BenchArgs),
     /// Print one node's log (stdout and stderr of every run, appended).
     Logs {
         /// Node name (CERT-01) or number (1).
@@ -121,6 +130,72 @@ struct UpArgs {
     timeout: u64,
 }
 
+/// Where demo and bench run, and which `certnet` they run.
+#[derive(Debug, Args)]
+struct WorkArgs {
+    /// The `certnet` binary [default: the one next to certnet-testnet].
+    #[arg(long, env = "CERTNET_BIN", value_name = "PATH")]
+    certnet: Option<PathBuf>,
+
+    /// Directory for the nodes, files and logs; must be empty or missing [default: a new directory
+    /// under the system temp dir].
+    #[arg(long, value_name = "DIR")]
+    work_dir: Option<PathBuf>,
+
+    /// Keep the work directory (node data and logs) afterwards; it is always kept on failure.
+    #[arg(long)]
+    keep: bool,
+
+    /// RUST_LOG filter for the nodes [default: the node's own].
+    #[arg(long, env = "CERTNET_TESTNET_RUST_LOG", value_name = "FILTER")]
+    rust_log: Option<String>,
+}
+
+#[derive(Debug, Args)]
+struct DemoArgs {
+    #[command(flatten)]
+    work: WorkArgs,
+}
+
+#[derive(Debug, Args)]
+struct BenchArgs {
+    /// ingest | gossip | catchup | verify | soak.
+    #[arg(value_name = "SCENARIO")]
+    scenario: String,
+
+    /// Nodes [default: gossip 5, catchup 3, soak 5; ingest and verify use 1].
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
+    nodes: Option<u16>,
+
+    /// Records per second of the load (gossip, soak) [default: gossip 200, soak 20].
+    #[arg(long, value_name = "R")]
+    rate: Option<f64>,
+
+    /// Seconds the load runs (gossip, soak) [default: gossip 30, soak 60].
+    #[arg(long, value_name = "SECS")]
+    duration: Option<f64>,
+
+    /// Pre-signed records (ingest, catchup, verify) [default: ingest 20000, catchup and verify
+    /// 50000].
+    #[arg(long, value_name = "M")]
+    records: Option<u64>,
+
+    /// Seed of the soak's fault schedule and of the signers' keys [default: from the clock].
+    #[arg(long, value_name = "SEED")]
+    seed: Option<u64>,
+
+    /// Write the report as JSON to FILE.
+    #[arg(long, value_name = "FILE")]
+    json: Option<PathBuf>,
+
+    /// Draw the report's plots as SVG files into DIR.
+    #[arg(long, value_name = "DIR")]
+    svg: Option<PathBuf>,
+
+    #[command(flatten)]
+    work: WorkArgs,
+}
+
 /// Runs the command `cli` names.
 pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
@@ -132,6 +207,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Partition { groups } => partition(&cli.dir, &groups),
         Command::Heal => heal(&cli.dir),
         Command::Down { purge } => down(&cli.dir, purge),
+        Command::Demo(args) => demo(&args),
+        Command::Bench(args) => bench(&args),
         Command::Logs {
             node,
             follow,
@@ -143,7 +220,11 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
 /// The exit code for an error: 2 for usage errors anywhere in its chain, else 1.
 pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
     let usage = err.chain().any(|cause| {
-        cause.is::<LocateError>() || cause.downcast_ref::<Error>().is_some_and(Error::is_usage)
+        cause.is::<LocateError>()
+            || cause.downcast_ref::<Error>().is_some_and(Error::is_usage)
+            || cause
+                .downcast_ref::<BenchError>()
+                .is_some_and(BenchError::is_usage)
     });
     if usage { EXIT_USAGE } else { EXIT_FAILURE }
 }
@@ -320,6 +401,102 @@ fn down(dir: &Path, purge: bool) -> anyhow::Result<()> {
         let dir = fed.dir().to_owned();
         fed.purge()?;
         output::print_line(&format!("removed the testnet in {}", dir.display()));
+    }
+    Ok(())
+}
+
+/// The work directory (given, or new under the temp dir), checked to be empty or missing.
+fn work_dir(given: Option<&Path>, what: &str) -> anyhow::Result<PathBuf> {
+    let dir = match given {
+        Some(dir) => {
+            std::path::absolute(dir).with_context(|| format!("cannot resolve {}", dir.display()))?
+        }
+        None => {
+            let seed = bench::now_us();
+            std::env::temp_dir().join(format!("certnet-{what}-{}-{seed}", std::process::id()))
+        }
+    };
+    if let Ok(mut entries) = std::fs::read_dir(&dir)
+        && entries.next().is_some()
+    {
+        return Err(Error::Invalid(format!(
+            "{} is not empty: give --work-dir an empty or new directory",
+            dir.display()
+        ))
+        .into());
+    }
+    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
+    Ok(dir)
+}
+
+/// Removes the work directory after success unless `--keep`; says where it is otherwise.
+fn finish_work_dir(dir: &Path, keep: bool, ok: bool) {
+    if ok && !keep {
+        if let Err(err) = std::fs::remove_dir_all(dir) {
+            eprintln!("warning: cannot remove {}: {err}", dir.display());
+        }
+    } else {
+        eprintln!("node data and logs kept in {}", dir.display());
+    }
+}
+
+fn locate_certnet(given: Option<&Path>) -> anyhow::Result<PathBuf> {
+    let exe = std::env::current_exe().ok();
+    Ok(CERTNET.locate(given, None, exe.as_deref())?)
+}
+
+fn demo(args: &DemoArgs) -> anyhow::Result<()> {
+    let bin = locate_certnet(args.work.certnet.as_deref())?;
+    let dir = work_dir(args.work.work_dir.as_deref(), "demo")?;
+    let config = DemoConfig {
+        work_dir: dir.clone(),
+        certnet_bin: bin,
+        rust_log: args.work.rust_log.clone(),
+    };
+    let result = demo::run(&config, &mut |text| output::print_line(text));
+    finish_work_dir(&dir, args.work.keep, result.is_ok());
+    result.context("the demo stopped")
+}
+
+fn bench(args: &BenchArgs) -> anyhow::Result<()> {
+    let scenario: Scenario = args.scenario.parse()?;
+    if let Some(d) = args.duration
+        && !(d > 0.0 && d <= 86_400.0)
+    {
+        return Err(BenchError::Invalid(
+            "--duration must be a number of seconds above 0 (at most 86400)".into(),
+        )
+        .into());
+    }
+    let bin = locate_certnet(args.work.certnet.as_deref())?;
+    let dir = work_dir(args.work.work_dir.as_deref(), "bench")?;
+    let seed = args.seed.unwrap_or_else(bench::now_us);
+    let mut config = BenchConfig::new(scenario, dir.clone(), bin.clone(), seed);
+    config.nodes = args.nodes.map(usize::from);
+    config.rate = args.rate;
+    config.duration = args.duration.map(Duration::from_secs_f64);
+    config.records = args.records;
+    config.rust_log.clone_from(&args.work.rust_log);
+    let result = bench::run(&config, &mut |line| eprintln!("bench: {line}"));
+    finish_work_dir(&dir, args.work.keep, result.is_ok());
+    let mut report = result.with_context(|| format!("bench {} stopped", scenario.name()))?;
+    if bin.components().any(|c| c.as_os_str() == "debug") {
+        report.note(format!(
+            "{} looks like a debug build: figures are not representative (use `cargo build --release`)",
+            bin.display()
+        ));
+    }
+    output::print_line(&report.table());
+    if let Some(path) = &args.json {
+        let text = serde_json::to_string_pretty(&report).context("cannot encode the report")?;
+        std::fs::write(path, text + "\n")
+            .with_context(|| format!("cannot write {}", path.display()))?;
+        output::print_line(&format!("report written to {}", path.display()));
+    }
+    if let Some(dir) = &args.svg {
+        for path in bench::plot::draw_all(&report, dir)? {
+            output::print_line(&format!("plot written to {}", path.display()));
+        }
     }
     Ok(())
 }
