@@ -55,7 +55,8 @@ pub fn write_export<W: Write>(
     let mut writer = ExportWriter::new(out, header)?;
     if size > 0 {
         for item in store.log_iter(0) {
-            let (index, bytes) = item?;
+            let entry = item?;
+            let index = entry.index;
             if index != writer.entries() {
                 return Err(StoreError::Corrupt(format!(
                     "log index {index} follows entry {}",
@@ -63,7 +64,7 @@ pub fn write_export<W: Write>(
                 ))
                 .into());
             }
-            writer.entry(&bytes)?;
+            writer.entry(&entry.bytes)?;
             if writer.entries() == size {
                 break;
             }

@@ -112,9 +112,16 @@ fn check(dir: &Path, acked: &[RecordId]) -> u64 {
     }
     let mut frontier = Frontier::new();
     let mut heads: HashMap<AuthorKey, (u64, RecordId)> = HashMap::new();
+    let mut last_added = 0;
     for entry in store.log_iter(0) {
-        let (index, bytes) = entry.unwrap();
+        let entry = entry.unwrap();
+        let (index, bytes) = (entry.index, entry.bytes);
         assert_eq!(index, frontier.size());
+        assert!(
+            entry.added_us >= last_added,
+            "added time goes back at entry {index}"
+        );
+        last_added = entry.added_us;
         let r = verify_record(&bytes, NET).unwrap();
         let head = heads.get(&r.author()).copied();
         certnet_protocol::chain::check_link(head, &r)

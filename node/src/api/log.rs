@@ -163,9 +163,13 @@ pub(super) async fn inclusion(
             )));
         }
         let path = store.inclusion_proof(index, size).map_err(proof_error)?;
-        let (_, bytes) = store.log_iter(index).next().ok_or_else(|| {
-            ApiError::from(StoreError::Corrupt(format!("log entry {index} is missing")))
-        })??;
+        let bytes = store
+            .log_iter(index)
+            .next()
+            .ok_or_else(|| {
+                ApiError::from(StoreError::Corrupt(format!("log entry {index} is missing")))
+            })??
+            .bytes;
         let record = Record::decode(&bytes)
             .map_err(|e| ApiError::from(StoreError::Corrupt(format!("log entry {index}: {e}"))))?;
         Ok(InclusionProofResponse {

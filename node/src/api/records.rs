@@ -228,14 +228,19 @@ fn scan(
     let mut records = Vec::new();
     let mut next_cursor = None;
     for (scanned, item) in (0..).zip(store.log_iter(cursor)) {
-        let (index, bytes) = item?;
+        let entry = item?;
+        let index = entry.index;
         if scanned == max_scan {
             next_cursor = Some(index);
             break;
         }
-        let record = decode_stored(&bytes)?;
+        let record = decode_stored(&entry.bytes)?;
         if filter.matches(record.payload()) {
-            records.push(record_json(services, &record, Some(index)));
+            records.push(record_json(
+                services,
+                &record,
+                Some((index, entry.added_us)),
+            ));
             if records.len() == limit {
                 next_cursor = (index + 1 < store.log_size()).then_some(index + 1);
                 break;
@@ -259,11 +264,13 @@ fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
     })
 }
 
-fn record_json(services: &NodeServices, record: &Record, index: Option<u64>) -> RecordJson {
+/// `logged` is the record's (index, added time) in this node's log, if it is logged.
+fn record_json(services: &NodeServices, record: &Record, logged: Option<(u64, u64)>) -> RecordJson {
     let p = record.payload();
     RecordJson {
         id: record.id().to_string(),
-        index,
+        index: logged.map(|l| l.0),
+        added_us: logged.map(|l| l.1),
         author: p.author.to_string(),
         author_name: services.member_name(&p.author),
         seq: p.seq,
@@ -315,7 +322,10 @@ pub(super) async fn get_one(
 fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, ApiError> {
     let store = services.store();
     let bytes = store.get(id)?.ok_or_else(|| no_record(id))?;
-    let index = store.position(id)?;
+    let logged = match store.position(id)? {
+        Some(index) => store.added_us(index)?.map(|added| (index, added)),
+        None => None,
+    };
     let (record, verify_error) = match verify_record(&bytes, services.net()) {
         Ok(verified) => (verified.record().clone(), None),
         Err(e) => (decode_stored(&bytes)?, Some(e.to_string())),
@@ -351,7 +361,7 @@ fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, 
         });
     }
     Ok(RecordView {
-        record: record_json(services, &record, index),
+        record: record_json(services, &record, logged),
         verified: verify_error.is_none(),
         verify_error,
         time_ahead_of_clock: record.payload().time > now.saturating_add(AHEAD_TOLERANCE_MS),

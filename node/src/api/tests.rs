@@ -501,6 +501,7 @@ async fn publish_then_read_back_the_view_and_the_exact_bytes() {
     let v = &view.json;
     assert_eq!(v["id"], id);
     assert_eq!(v["index"], 0);
+    assert!(v["added_us"].as_u64().unwrap() > 1_700_000_000_000_000);
     assert_eq!(v["author"], author().public().to_string());
     assert_eq!(v["author_name"], "CERT-T");
     assert_eq!(v["seq"], 1);
@@ -689,6 +690,14 @@ async fn listing_filters_and_pages_through_the_log() {
     assert_eq!(page["next_cursor"], Value::Null);
     assert_eq!(page["records"][5]["author_name"], "CERT-B");
     assert_eq!(page["records"][0]["index"], 0);
+    let added: Vec<u64> = page["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["added_us"].as_u64().unwrap())
+        .collect();
+    assert!(added.windows(2).all(|w| w[0] <= w[1]), "{added:?}");
+    assert!(added[0] > 1_700_000_000_000_000, "{added:?}");
 
     // Pages of 2 in log order.
     let mut seen = Vec::new();

@@ -108,6 +108,10 @@ pub struct RecordJson {
     pub id: String,
     /// Index in this node's log.
     pub index: Option<u64>,
+    /// When this node added the record to its log: µs since the Unix epoch, by this node's clock
+    /// (differs between nodes; never decreases along the log).
+    #[serde(default)]
+    pub added_us: Option<u64>,
     /// Author key.
     pub author: String,
     /// Author's member name, if in the roster.

@@ -1,5 +1,6 @@
 //! Byte layouts of the store's keys: big-endian integers so sled's order is numeric order.
 
+use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::AuthorKey;
 
 /// `author (32) ‖ seq (8, big-endian)`: feeds, orphans and forks.
@@ -20,11 +21,28 @@ pub(super) fn split_feed_key(k: &[u8]) -> Option<(AuthorKey, u64)> {
 }
 
 /// `target id (32) ‖ referrer's log index (8, big-endian)`: the refs index.
-pub(super) fn ref_key(target: &certnet_protocol::id::RecordId, index: u64) -> [u8; 40] {
+pub(super) fn ref_key(target: &RecordId, index: u64) -> [u8; 40] {
     let mut k = [0u8; 40];
     k[..32].copy_from_slice(target.as_bytes());
     k[32..].copy_from_slice(&index.to_be_bytes());
     k
+}
+
+/// A `log` value: `record id (32) ‖ added time (8, big-endian µs since the Unix epoch)`.
+pub(super) fn log_value(id: &RecordId, added_us: u64) -> [u8; 40] {
+    let mut v = [0u8; 40];
+    v[..32].copy_from_slice(id.as_bytes());
+    v[32..].copy_from_slice(&added_us.to_be_bytes());
+    v
+}
+
+/// Inverse of [`log_value`]; a bare 32-byte id (stores written before added times) reads as time 0.
+pub(super) fn split_log_value(v: &[u8]) -> Option<(RecordId, u64)> {
+    match v.len() {
+        32 => Some((RecordId::from_slice(v)?, 0)),
+        40 => Some((RecordId::from_slice(&v[..32])?, u64_be(&v[32..])?)),
+        _ => None,
+    }
 }
 
 /// `level (1) ‖ index (8, big-endian)`: Merkle nodes.

@@ -8,6 +8,7 @@
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
 //!   seq from 1 to the head and nothing above it.
 //! - No delete or overwrite of anything in the log; orphans are the only entries ever removed.
+//! - Added times (`log` values) never decrease along the log, even when the wall clock steps back.
 //! - A failed flush or write poisons the store: every later write fails with `Poisoned`.
 
 mod keys;
@@ -17,6 +18,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use certnet_protocol::chain::{EquivocationProof, check_link};
 use certnet_protocol::id::{Hash, RecordId};
@@ -25,7 +27,7 @@ use certnet_protocol::merkle::{self, NodeSource, ProofError, leaf_hash};
 use certnet_protocol::record::{VerifiedRecord, verify_record};
 use certnet_protocol::sync::Head;
 
-use keys::{feed_key, merkle_key, u64_be};
+use keys::{feed_key, log_value, merkle_key, split_log_value, u64_be};
 use space::Space;
 
 /// How to open a store.
@@ -98,11 +100,33 @@ pub enum Ingest {
     Frozen,
 }
 
+/// One log entry as read back: its index, when this node added it, and the signed record.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LogEntry {
+    /// Position in the log (0-based).
+    pub index: u64,
+    /// When this node appended the entry, in microseconds since the Unix epoch. Node-local (two nodes
+    /// add the same record at different times) and never decreasing along the log; 0 for entries
+    /// written before the store kept it.
+    pub added_us: u64,
+    /// The signed record bytes.
+    pub bytes: Vec<u8>,
+}
+
 /// State only the writer touches, derived from the trees at open.
 struct Writer {
     heads: HashMap<AuthorKey, (u64, RecordId)>,
     frozen: HashMap<AuthorKey, u64>,
     orphans: u64,
+    /// Added time of the last log entry: the floor for the next one.
+    last_added_us: u64,
+}
+
+/// The wall clock in microseconds since the Unix epoch (0 if it is set before 1970).
+fn now_us() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
 }
 
 /// The store. Cheap to share behind an `Arc`; reads never block on the writer.
@@ -134,13 +158,8 @@ impl NodeSource for Nodes<'_> {
 
     fn perfect_node(&self, level: u32, index: u64) -> Result<Hash, StoreError> {
         if level == 0 {
-            let id = self
-                .0
-                .log
-                .get(&index.to_be_bytes())
-                .map_err(sled_err("read log"))?
-                .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} missing")))?;
-            let bytes = self.0.named_record(&id, || {
+            let (id, _) = self.0.log_entry_at(index)?;
+            let bytes = self.0.named_record(id.as_bytes(), || {
                 StoreError::Corrupt(format!("log entry {index} names a missing record"))
             })?;
             return Ok(leaf_hash(&bytes));
@@ -190,6 +209,7 @@ impl Store {
                 heads: HashMap::new(),
                 frozen: HashMap::new(),
                 orphans: 0,
+                last_added_us: 0,
             }),
         };
         store.recover()?;
@@ -198,23 +218,25 @@ impl Store {
 
     /// Derives log size, heads, frozen authors and the orphan count from the trees.
     fn recover(&self) -> Result<(), StoreError> {
-        let size = match self.log.last().map_err(sled_err("read log"))? {
-            None => 0,
-            Some((k, id)) => {
+        let (size, last_added_us) = match self.log.last().map_err(sled_err("read log"))? {
+            None => (0, 0),
+            Some((k, v)) => {
                 let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
                 // Appends are atomic, so the last entry's record and position exist.
-                let id = RecordId::from_slice(&id)
-                    .ok_or_else(|| StoreError::Corrupt("bad log value".into()))?;
+                let (id, added_us) = split_log_value(&v).ok_or_else(|| {
+                    StoreError::Corrupt(format!("log entry {index} is malformed"))
+                })?;
                 if self.position(&id)? != Some(index) {
                     return Err(StoreError::Corrupt(format!(
                         "log entry {index} has no matching record position"
                     )));
                 }
-                index + 1
+                (index + 1, added_us)
             }
         };
         self.size.store(size, Ordering::SeqCst);
         let mut w = self.lock();
+        w.last_added_us = last_added_us;
         w.heads = self.scan_heads()?;
         for item in self.forks.iter() {
             let (k, _) = item.map_err(sled_err("read forks"))?;
@@ -420,7 +442,11 @@ impl Store {
             self.feeds.key(&feed_key(&record.author(), record.seq())),
             id.as_bytes(),
         );
-        batch.insert(self.log.key(&index.to_be_bytes()), id.as_bytes());
+        let added_us = now_us().max(w.last_added_us);
+        batch.insert(
+            self.log.key(&index.to_be_bytes()),
+            &log_value(&id, added_us)[..],
+        );
         for (level, i, hash) in nodes.iter().filter(|n| n.0 > 0) {
             batch.insert(self.merkle_nodes.key(&merkle_key(*level, *i)), &hash[..]);
         }
@@ -435,6 +461,7 @@ impl Store {
         }
         self.size.store(index + 1, Ordering::SeqCst);
         w.heads.insert(record.author(), (record.seq(), id));
+        w.last_added_us = added_us;
         Ok(index)
     }
 
@@ -624,19 +651,41 @@ impl Store {
         Ok(out)
     }
 
-    /// Log entries from `from` on, in order: (index, signed bytes).
-    pub fn log_iter(
-        &self,
-        from: u64,
-    ) -> impl Iterator<Item = Result<(u64, Vec<u8>), StoreError>> + '_ {
+    /// Log entries from `from` on, in order.
+    pub fn log_iter(&self, from: u64) -> impl Iterator<Item = Result<LogEntry, StoreError>> + '_ {
         self.log.range_from(&from.to_be_bytes()).map(move |item| {
-            let (k, id) = item.map_err(sled_err("read log"))?;
+            let (k, v) = item.map_err(sled_err("read log"))?;
             let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
-            let bytes = self.named_record(&id, || {
+            let (id, added_us) = split_log_value(&v)
+                .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} is malformed")))?;
+            let bytes = self.named_record(id.as_bytes(), || {
                 StoreError::Corrupt(format!("log entry {index} names a missing record"))
             })?;
-            Ok((index, bytes.to_vec()))
+            Ok(LogEntry {
+                index,
+                added_us,
+                bytes,
+            })
         })
+    }
+
+    /// When this node added log entry `index` (microseconds since the Unix epoch), if it exists.
+    pub fn added_us(&self, index: u64) -> Result<Option<u64>, StoreError> {
+        if index >= self.log_size() {
+            return Ok(None);
+        }
+        Ok(Some(self.log_entry_at(index)?.1))
+    }
+
+    /// The record id and added time of log entry `index`, which must exist.
+    fn log_entry_at(&self, index: u64) -> Result<(RecordId, u64), StoreError> {
+        let v = self
+            .log
+            .get(&index.to_be_bytes())
+            .map_err(sled_err("read log"))?
+            .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} missing")))?;
+        split_log_value(&v)
+            .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} is malformed")))
     }
 
     /// The Merkle root of the first `size` entries.

@@ -41,7 +41,7 @@ fn chain(a: u8, n: u64, variant: u64) -> Vec<VerifiedRecord> {
 fn log_root(store: &Store) -> Hash {
     let mut f = Frontier::new();
     for item in store.log_iter(0) {
-        f.push(leaf_hash(&item.unwrap().1));
+        f.push(leaf_hash(&item.unwrap().bytes));
     }
     f.root()
 }
@@ -83,6 +83,53 @@ fn appends_chains_and_serves_them() {
     let cproof = store.consistency_proof(3, 8).unwrap();
     verify_consistency(3, 8, &old, &root, &cproof).unwrap();
     assert!(store.inclusion_proof(0, 9).is_err());
+}
+
+#[test]
+fn added_times_follow_the_clock_never_decrease_and_survive_restarts() {
+    let dir = tempfile::tempdir().unwrap();
+    let before = now_us();
+    let store = Store::open(&config(dir.path())).unwrap();
+    for r in chain(1, 3, 0) {
+        store.ingest(r).unwrap();
+    }
+    let after = now_us();
+    let first: Vec<u64> = store.log_iter(0).map(|e| e.unwrap().added_us).collect();
+    assert_eq!(first.len(), 3);
+    assert!(first.windows(2).all(|w| w[0] <= w[1]), "{first:?}");
+    assert!(
+        first.iter().all(|t| (before..=after).contains(t)),
+        "{first:?}"
+    );
+    assert_eq!(store.added_us(2).unwrap(), Some(first[2]));
+    assert_eq!(store.added_us(3).unwrap(), None);
+
+    // A later entry was added at a time far in the future (a clock that stepped back since):
+    // new entries take that time rather than going back, also after a restart.
+    let future = after + 3_600_000_000;
+    let (k, v) = store.log.last().unwrap().unwrap();
+    let (id, _) = split_log_value(&v).unwrap();
+    store
+        .main
+        .insert(store.log.key(&k), &log_value(&id, future)[..])
+        .unwrap();
+    store.flush().unwrap();
+    drop(store);
+    let store = Store::open(&config(dir.path())).unwrap();
+    for r in chain(2, 2, 0) {
+        store.ingest(r).unwrap();
+    }
+    let later: Vec<u64> = store.log_iter(3).map(|e| e.unwrap().added_us).collect();
+    assert_eq!(later, vec![future, future]);
+}
+
+#[test]
+fn log_values_without_an_added_time_read_as_time_zero() {
+    let id = chain(1, 1, 0)[0].id();
+    assert_eq!(split_log_value(id.as_bytes()), Some((id, 0)));
+    assert_eq!(split_log_value(&log_value(&id, 7)), Some((id, 7)));
+    assert_eq!(split_log_value(&[0u8; 39]), None);
+    assert_eq!(split_log_value(&[]), None);
 }
 
 #[test]
@@ -392,7 +439,7 @@ proptest! {
             }
             let log: Vec<RecordId> = store
                 .log_iter(0)
-                .map(|e| RecordId::of_payload(verify_record(&e.unwrap().1, NET).unwrap().record().payload_bytes()))
+                .map(|e| RecordId::of_payload(verify_record(&e.unwrap().bytes, NET).unwrap().record().payload_bytes()))
                 .collect();
             prop_assert_eq!(&log, &model.log);
             let frozen: HashSet<AuthorKey> = store.frozen().into_iter().map(|f| f.0).collect();
