@@ -30,6 +30,8 @@ fn help_lists_every_command() {
         "heal",
         "down",
         "logs",
+        "demo",
+        "bench",
     ] {
         assert!(
             help.lines()
@@ -72,4 +74,49 @@ fn up_needs_at_least_one_node() {
         "{}",
         text(&out.stderr)
     );
+}
+
+#[test]
+fn bench_refuses_unknown_scenarios_and_bad_numbers_with_what_to_fix() {
+    let out = testnet(&["bench", "gosip"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr)
+            .contains("no scenario `gosip`: use one of ingest, gossip, catchup, verify, soak"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = testnet(&["bench", "gossip", "--duration", "-1"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(
+        text(&out.stderr).contains("--duration must be"),
+        "{}",
+        text(&out.stderr)
+    );
+    let out = testnet(&["bench", "gossip", "--nodes", "0"]);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+}
+
+#[test]
+fn demo_and_bench_refuse_a_work_dir_that_is_not_empty() {
+    let tmp = tempfile::tempdir().unwrap();
+    std::fs::write(tmp.path().join("something"), "x").unwrap();
+    let dir = tmp.path().to_str().unwrap();
+    for args in [
+        vec!["demo", "--work-dir", dir, "--certnet", "/bin/sh"],
+        vec!["bench", "gossip", "--work-dir", dir, "--certnet", "/bin/sh"],
+    ] {
+        let out = testnet(&args);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+        assert!(
+            text(&out.stderr).contains("is not empty: give --work-dir an empty or new directory"),
+            "{args:?}: {}",
+            text(&out.stderr)
+        );
+    }
 }

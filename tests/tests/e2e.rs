@@ -1,8 +1,10 @@
 //! End-to-end tests of certnet on real `certnet` processes, driven through the certnet-testnet
 //! library and CLI: federations coming up, the CLI leaving no process behind, crash and restart.
-//! The networking tests of issue 4 are in `federation.rs`.
+//! The networking tests of issue 4 are in `federation.rs`; `certnet-testnet demo` and small real
+//! `bench` runs are in `bench.rs`.
 #![allow(clippy::unwrap_used)]
 
+mod bench;
 mod federation;
 mod util;
 

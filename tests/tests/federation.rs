@@ -20,10 +20,11 @@ use serde_json::Value;
 
 use crate::util::{CONVERGE, TestNet, feed, heads, ids, incident, ok, wait_for_records};
 
-/// These tests run 4 to 6 nodes each; one at a time keeps a small machine from starving them.
+/// These tests (and the demo and bench ones) run 3 to 6 nodes each; one at a time keeps a small
+/// machine from starving them.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn one_at_a_time() -> MutexGuard<'static, ()> {
+pub(crate) fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

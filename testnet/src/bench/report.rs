@@ -172,6 +172,9 @@ impl Report {
             .iter()
             .map(|(k, v)| match v {
                 Value::String(s) => format!("{k}={s}"),
+                Value::Number(n) if n.is_f64() => {
+                    format!("{k}={}", format_value(n.as_f64().unwrap_or(f64::NAN)))
+                }
                 other => format!("{k}={other}"),
             })
             .collect();
@@ -291,7 +294,7 @@ mod tests {
     fn json_round_trips_and_the_table_shows_everything() {
         let mut r = Report::new("gossip", std::path::Path::new("/bin/certnet"));
         r.param("nodes", 3);
-        r.param("rate", 20);
+        r.param("rate", 20.0);
         r.figure("latency_p50_ms", "publish → all nodes, p50", 4.2, "ms");
         r.target("p50", "< 20 ms", "4.20 ms".into(), true);
         r.note("latency = receiver added_us − send time");
