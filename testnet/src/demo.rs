@@ -18,7 +18,7 @@ use crate::federation::{Federation, FederationConfig, Spawn};
 /// Nodes in the demo federation.
 pub const NODES: usize = 5;
 /// How long a record may take to reach the nodes it should reach.
-const PROPAGATE: Duration = Duration::from_secs(60);
+const PROPAGATE: Duration = Duration::from_secs(120);
 /// The text the tampered copy changes (one letter of a signed incident title).
 pub const TAMPER_FROM: &[u8] = b"Ransomware at a regional hospital";
 /// What it becomes.
@@ -199,11 +199,11 @@ pub fn run(config: &DemoConfig, say: Say<'_>) -> Result<(), DemoError> {
         )
     })?;
     say(&format!(
-        "  CERT-05's view of the ransomware incident: status {}, TLP {} (signed as {});\n  \
-         of the indicator: revoked ({})",
-        view["view"]["content"]["status"],
-        view["view"]["tlp"],
-        view["record"]["tlp"],
+        "  CERT-05's view of the ransomware incident: status {}, TLP:{} (signed as TLP:{}, then \
+         updated by its author);\n  of the indicator: revoked ({})",
+        view["view"]["content"]["status"].as_str().unwrap_or("?"),
+        view["view"]["tlp"].as_str().unwrap_or("?").to_uppercase(),
+        view["tlp"].as_str().unwrap_or("?").to_uppercase(),
         revoked["view"]["revoked_reason"].as_str().unwrap_or(reason)
     ));
 

@@ -32,6 +32,29 @@ pub fn draw_all(report: &Report, dir: &Path) -> Result<Vec<PathBuf>, PlotError> 
     Ok(out)
 }
 
+/// Line colours: distinct on white, in legend order.
+const COLORS: [RGBColor; 10] = [
+    RGBColor(31, 119, 180),
+    RGBColor(214, 39, 40),
+    RGBColor(44, 160, 44),
+    RGBColor(255, 127, 14),
+    RGBColor(148, 103, 189),
+    RGBColor(140, 86, 75),
+    RGBColor(227, 119, 194),
+    RGBColor(127, 127, 127),
+    RGBColor(188, 189, 34),
+    RGBColor(23, 190, 207),
+];
+
+/// An axis tick label: whole numbers from 10 on, one decimal below.
+fn tick(v: f64) -> String {
+    if v.abs() >= 10.0 || v == 0.0 {
+        format!("{v:.0}")
+    } else {
+        format!("{v:.1}")
+    }
+}
+
 /// The x and y ranges that hold every point (with a little room), never empty.
 fn bounds(series: &Series) -> ((f64, f64), (f64, f64)) {
     let points = series.lines.iter().flat_map(|l| l.points.iter());
@@ -88,10 +111,12 @@ pub fn draw(series: &Series, path: &Path) -> Result<(), PlotError> {
                 .x_desc(series.x_label.as_str())
                 .y_desc(series.y_label.as_str())
                 .label_style(("sans-serif", 14))
+                .x_labels(10)
+                .x_label_formatter(&|v| tick(*v))
                 .draw()
                 .map_err(|e| fail(e.to_string()))?;
             for (i, line) in series.lines.iter().enumerate() {
-                let color = Palette99::pick(i).to_rgba();
+                let color = COLORS[i % COLORS.len()].to_rgba();
                 let points: Vec<(f64, f64)> = line
                     .points
                     .iter()
