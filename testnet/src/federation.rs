@@ -765,19 +765,41 @@ impl Federation {
         }
     }
 
-    /// Re-applies the blocks node `i` holds (after it started again).
+    /// Makes node `i`'s block list (after it started again) what the state says: the node keeps
+    /// its block list across restarts, so blocks lifted while it was down are lifted now, and
+    /// blocks recorded for it are applied.
     fn reapply_blocks(&mut self, i: usize) -> Result<(), Error> {
-        let name = self.name(i).to_owned();
-        let peers: Vec<String> = self
-            .state
-            .blocked
-            .iter()
-            .filter(|b| b.by == name)
-            .map(|b| b.peer.clone())
-            .collect();
-        for peer in peers {
-            let j = self.find(&peer)?;
-            self.api(i, self.clients[i].block(self.peer_id(j)))?;
+        let held: BTreeSet<String> = match self.clients[i].peers() {
+            Ok(peers) => peers
+                .get("blocked")
+                .and_then(Value::as_array)
+                .map(|list| {
+                    list.iter()
+                        .filter_map(Value::as_str)
+                        .map(str::to_owned)
+                        .collect()
+                })
+                .unwrap_or_default(),
+            // No networking: no block list to reconcile.
+            Err(err) if err.is_not_found() => return Ok(()),
+            Err(source) => {
+                return Err(Error::Api {
+                    node: self.name(i).to_owned(),
+                    source,
+                });
+            }
+        };
+        for j in 0..self.len() {
+            if j == i {
+                continue;
+            }
+            let want = self.state.blocked.contains(&self.block_of(i, j));
+            let has = held.contains(self.peer_id(j));
+            if want && !has {
+                self.api(i, self.clients[i].block(self.peer_id(j)))?;
+            } else if !want && has {
+                self.api(i, self.clients[i].unblock(self.peer_id(j)))?;
+            }
         }
         Ok(())
     }
@@ -858,8 +880,8 @@ impl Federation {
     }
 
     /// Lifts every block: running nodes unblock their peers; blocks held by stopped nodes are
-    /// dropped (a node starts with an empty block list). Tries every block, then reports the first
-    /// failure.
+    /// dropped from the state and lifted when the node starts (it keeps its block list across
+    /// restarts). Tries every block, then reports the first failure.
     pub fn heal(&mut self) -> Result<(), Error> {
         let blocks = std::mem::take(&mut self.state.blocked);
         let mut first_err = None;

@@ -7,6 +7,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
+use super::cpu::{CpuSnapshot, CpuUse};
 use super::report::{Line, Series};
 use super::stats::{Summary, cdf, rate};
 use super::{
@@ -161,7 +162,10 @@ pub(super) fn run(config: &BenchConfig, progress: Progress<'_>) -> Result<Report
     ));
     let all: Vec<usize> = (0..nodes).collect();
     let stop_at = Instant::now() + duration + Duration::from_secs(30);
+    let pids: Vec<u32> = all.iter().filter_map(|&i| fed.pid(i)).collect();
+    let before = CpuSnapshot::take(&pids);
     let load = send_load(&clients(&fed, &all), total, per_second, stop_at, 0);
+    let cpu = before.until(&CpuSnapshot::take(&pids));
     let acked: Vec<(&Sent, &str)> = load.acked().collect();
     let acked_count = acked.len() as u64;
     progress(&format!(
@@ -190,12 +194,39 @@ pub(super) fn run(config: &BenchConfig, progress: Progress<'_>) -> Result<Report
     fed.down()?;
 
     fill(&mut report, &load, &acked, &logs, converged, total);
+    cpu_figures(&mut report, &cpu, acked_count, nodes);
     if nodes != 10 || (per_second - 200.0).abs() > f64::EPSILON {
         report.note(format!(
             "the issue's targets are stated for 10 nodes at 200 records/s; this run: {nodes} nodes at {per_second} records/s"
         ));
     }
     Ok(report)
+}
+
+/// CPU figures of the load phase: how busy the machine was, and the nodes' CPU per record.
+pub(super) fn cpu_figures(report: &mut Report, cpu: &CpuUse, acked: u64, nodes: usize) {
+    if let Some(busy) = cpu.machine_busy_pct {
+        report.figure(
+            "machine_cpu_busy_pct",
+            "machine CPU busy during the load (all processes)",
+            busy,
+            "%",
+        );
+    }
+    report.figure(
+        "nodes_cpu_cores",
+        "CPU used by the nodes during the load",
+        cpu.process_cpu_s / cpu.wall_s.max(1e-9),
+        "cores",
+    );
+    if acked > 0 {
+        report.figure(
+            "node_cpu_per_record_ms",
+            "node CPU per record per node (sign or verify, store, gossip, API)",
+            1000.0 * cpu.process_cpu_s / (acked as f64 * nodes as f64),
+            "ms",
+        );
+    }
 }
 
 /// Computes the figures, targets, notes and plot series of a gossip run.

@@ -8,7 +8,7 @@
 //! | `verify` | `certnet verify` of an export of M records vs raw all-core `verify_strict` |
 //! | `soak` | load plus random kills, restarts and partitions for T s; convergence, zero loss |
 //!
-//! - [`stats`]: percentiles, CDFs, rates. [`report`]: the [`Report`] every scenario returns (table
+//! - [`stats`]: percentiles, CDFs, rates. [`cpu`]: machine and node CPU use from `/proc`. [`report`]: the [`Report`] every scenario returns (table
 //!   and JSON). [`plot`]: its series as SVG. [`corpus`]: pre-signed records and the raw verify rate.
 //! - Times: the benchmark's clock for sends and acknowledgements, each node's `added_us` (when it
 //!   appended the record to its log, from `GET /v1/records`) for arrivals; one machine, one clock.
@@ -16,6 +16,7 @@
 //!   terminal reaches them too (same process group) and they stop cleanly.
 
 pub mod corpus;
+pub mod cpu;
 pub mod plot;
 pub mod report;
 pub mod stats;
