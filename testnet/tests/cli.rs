@@ -32,6 +32,7 @@ fn help_lists_every_command() {
         "logs",
         "demo",
         "bench",
+        "plot",
     ] {
         assert!(
             help.lines()
@@ -86,7 +87,7 @@ fn bench_refuses_unknown_scenarios_and_bad_numbers_with_what_to_fix() {
         "{}",
         text(&out.stderr)
     );
-    let out = testnet(&["bench", "gossip", "--duration", "-1"]);
+    let out = testnet(&["bench", "gossip", "--duration", "0"]);
     assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
     assert!(
         text(&out.stderr).contains("--duration must be"),

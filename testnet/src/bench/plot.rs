@@ -113,6 +113,7 @@ pub fn draw(series: &Series, path: &Path) -> Result<(), PlotError> {
                 .label_style(("sans-serif", 14))
                 .x_labels(10)
                 .x_label_formatter(&|v| tick(*v))
+                .y_label_formatter(&|v| tick(*v))
                 .draw()
                 .map_err(|e| fail(e.to_string()))?;
             for (i, line) in series.lines.iter().enumerate() {

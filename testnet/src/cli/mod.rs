@@ -85,6 +85,15 @@ enum Command {
     /// Measure a scenario on fresh nodes: ingest, gossip, catchup, verify or soak. Prints a table;
     /// --json and --svg write the report and its plots.
     Bench(BenchArgs),
+    /// Redraw the SVG plots of a report saved with `bench --json`.
+    Plot {
+        /// The report (JSON from `bench --json FILE`).
+        #[arg(value_name = "REPORT")]
+        report: PathBuf,
+        /// Directory to draw the plots into.
+        #[arg(long, value_name = "DIR")]
+        svg: PathBuf,
+    },
     /// Print one node's log (stdout and stderr of every run, appended).
     Logs {
         /// Node name (CERT-01) or number (1).
@@ -209,6 +218,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Down { purge } => down(&cli.dir, purge),
         Command::Demo(args) => demo(&args),
         Command::Bench(args) => bench(&args),
+        Command::Plot { report, svg } => plot(&report, &svg),
         Command::Logs {
             node,
             follow,
@@ -497,6 +507,21 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         for path in bench::plot::draw_all(&report, dir)? {
             output::print_line(&format!("plot written to {}", path.display()));
         }
+    }
+    Ok(())
+}
+
+fn plot(report: &Path, dir: &Path) -> anyhow::Result<()> {
+    let text = std::fs::read_to_string(report)
+        .with_context(|| format!("cannot read {}", report.display()))?;
+    let report: bench::Report = serde_json::from_str(&text).with_context(|| {
+        format!(
+            "{} is not a bench report (write one with `certnet-testnet bench SCENARIO --json FILE`)",
+            report.display()
+        )
+    })?;
+    for path in bench::plot::draw_all(&report, dir)? {
+        output::print_line(&format!("plot written to {}", path.display()));
     }
     Ok(())
 }
