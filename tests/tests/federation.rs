@@ -119,6 +119,24 @@ fn sixth_node_joining_after_500_records_catches_up() {
     assert_identical_heads(&net, &[0, 1, 2, 3, 4, 5]);
 }
 
+/// Regression (found by `bench soak`): a node killed during a partition keeps its block list on
+/// disk; a heal while it is down must still lift its blocks when it starts again, or it refuses its
+/// peers for ever.
+#[test]
+fn node_killed_during_a_partition_and_restarted_after_the_heal_rejoins() {
+    let _serial = one_at_a_time();
+    let mut net = TestNet::started(3);
+    require_networking(&net, "restart after a heal");
+    ok(net.wait_mesh(CONVERGE));
+    ok(net.partition(&[vec![0], vec![1, 2]]));
+    ok(net.kill(0));
+    ok(net.heal());
+    ok(net.start(0));
+    ok(net.wait_mesh(CONVERGE));
+    let id = ok(net.publish(0, &incident("after the heal")));
+    wait_for_records(&net, &[0, 1, 2], &BTreeSet::from([id]));
+}
+
 #[test]
 fn partition_three_two_then_heal_gives_identical_record_sets() {
     let _serial = one_at_a_time();
