@@ -134,7 +134,12 @@ pub fn draw(series: &Series, path: &Path) -> Result<(), PlotError> {
             }
             chart
                 .configure_series_labels()
-                .position(SeriesLabelPosition::LowerRight)
+                // CDFs rise to the right (upper left is empty); growth curves leave the lower right.
+                .position(if series.x_log {
+                    SeriesLabelPosition::UpperLeft
+                } else {
+                    SeriesLabelPosition::LowerRight
+                })
                 .label_font(("sans-serif", 14))
                 .background_style(WHITE.mix(0.85))
                 .border_style(BLACK)
