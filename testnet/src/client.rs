@@ -313,20 +313,16 @@ impl ApiClient {
 
     /// `GET /v1/log/checkpoint`: the latest signed checkpoint, as the node sends it.
     pub fn checkpoint(&self) -> Result<String, ApiError> {
-        let path = "/v1/log/checkpoint";
-        let response = self.send_get(path, &[])?;
-        let mut response = check(response, "GET", path)?;
-        response
-            .body_mut()
-            .with_config()
-            .limit(MAX_TEXT_BODY)
-            .read_to_string()
-            .map_err(|err| bad_body("GET", path, 200, &err))
+        self.get_text("/v1/log/checkpoint")
     }
 
     /// `GET /metrics`: the node's Prometheus text exposition.
     pub fn metrics(&self) -> Result<String, ApiError> {
-        let path = "/metrics";
+        self.get_text("/metrics")
+    }
+
+    /// `GET path`, answered with text of at most [`MAX_TEXT_BODY`] bytes.
+    fn get_text(&self, path: &str) -> Result<String, ApiError> {
         let response = self.send_get(path, &[])?;
         let mut response = check(response, "GET", path)?;
         response
