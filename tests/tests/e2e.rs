@@ -6,6 +6,8 @@
 
 mod bench;
 mod federation;
+mod hostile;
+mod hostile_peer;
 mod util;
 
 use std::collections::BTreeSet;
