@@ -4,12 +4,14 @@
 //!
 //! - [`ids`]: name-based object ids, RFC 3339 timestamps, the TLP 2.0 marking-definitions.
 //! - [`map`]: records → STIX object versions (updates are new versions, a revoke sets `revoked`).
+//! - [`log`]: the objects each log entry adds (for TAXII and the full export), read from the store.
 //! - [`bundle`] wraps objects in a STIX bundle whose id is derived from what it holds.
 //!
 //! The mapping produces `serde_json::Value`s: STIX *is* JSON, so the JSON lives here; `node::api`
 //! decides only how it travels over HTTP.
 
 pub mod ids;
+pub mod log;
 pub mod map;
 
 use std::collections::BTreeSet;
