@@ -531,10 +531,14 @@ impl<'a> Group<'a> {
                 continue;
             };
             derived.push((key.clone(), body));
-            derived.push((
-                format!("related/{key}"),
-                self.relationship(&format!("{key}/related-to"), &id, main_id, marking),
-            ));
+            // A relationship cannot point at a sighting (a relationship object itself): a sighting's
+            // observables are named by its sighting_of_ref and by their external references.
+            if !main_id.starts_with("sighting--") {
+                derived.push((
+                    format!("related/{key}"),
+                    self.relationship(&format!("{key}/related-to"), &id, main_id, marking),
+                ));
+            }
             ids.push(id);
         }
         ids
@@ -676,10 +680,12 @@ fn body_id(body: &Value) -> String {
     body["id"].as_str().unwrap_or_default().to_owned()
 }
 
+/// Reference URLs. STIX says an external reference with a `url` SHOULD carry the `hashes` of what it
+/// points to, which certnet cannot know (strict validation refuses it): the URL goes in `description`.
 fn url_refs(urls: &[String]) -> Value {
     Value::Array(
         urls.iter()
-            .map(|u| json!({ "source_name": "reference", "url": u }))
+            .map(|u| json!({ "source_name": "reference", "description": u }))
             .collect(),
     )
 }
