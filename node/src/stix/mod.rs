@@ -52,11 +52,15 @@ pub fn bundle(objects: Vec<Value>) -> Value {
         }
     }
     let digest = hash.finalize();
-    json!({
-        "type": "bundle",
-        "id": format!("bundle--{}", ids::uuid_from_name(&format!("bundle/{}", hex::encode(digest)))),
-        "objects": all,
-    })
+    let id = format!(
+        "bundle--{}",
+        ids::uuid_from_name(&format!("bundle/{}", hex::encode(digest)))
+    );
+    if all.is_empty() {
+        // STIX: `objects`, when present, holds at least one object.
+        return json!({ "type": "bundle", "id": id });
+    }
+    json!({ "type": "bundle", "id": id, "objects": all })
 }
 
 /// Whether a STIX object of this TLP may ever leave the node (TLP:RED never does).
