@@ -57,8 +57,7 @@ pub(super) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
-    let path = request.uri().path();
-    if path == "/taxii2" || path.starts_with("/taxii2/") {
+    if super::taxii::is_taxii_path(request.uri().path()) {
         // TAXII authenticates its own consumers (api::taxii).
         return next.run(request).await;
     }

@@ -50,7 +50,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::get;
@@ -150,12 +150,30 @@ pub async fn serve(
         .await
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+async fn not_found(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if taxii::is_taxii_path(uri.path()) {
+        return taxii::unrouted(&state, &headers, axum::http::StatusCode::NOT_FOUND);
+    }
+    ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::method_not_allowed(format!("{} does not accept {method}", uri.path()))
+async fn method_not_allowed(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if taxii::is_taxii_path(uri.path()) {
+        return taxii::unrouted(&state, &headers, axum::http::StatusCode::METHOD_NOT_ALLOWED);
+    }
+    ApiError::method_not_allowed(format!("{} does not accept {method}", uri.path())).into_response()
 }
 
 #[cfg(test)]

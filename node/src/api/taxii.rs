@@ -155,6 +155,33 @@ fn taxii_json(status: StatusCode, body: &Value) -> Response {
         .into_response()
 }
 
+/// Whether `path` belongs to the TAXII endpoint.
+pub(super) fn is_taxii_path(path: &str) -> bool {
+    path == "/taxii2" || path.starts_with("/taxii2/")
+}
+
+/// The answer for a TAXII path no route serves: 401 for callers without valid credentials (so
+/// nothing is revealed), else a TAXII 404 (paths need their trailing slash) or 405.
+pub(super) fn unrouted(state: &ApiState, headers: &HeaderMap, status: StatusCode) -> Response {
+    if let Err(e) = caller_bands(state, headers) {
+        return e.into_response();
+    }
+    let error = if status == StatusCode::METHOD_NOT_ALLOWED {
+        TaxiiError::new(
+            status,
+            "Method not allowed",
+            "this TAXII resource is read-only: use GET",
+        )
+    } else {
+        TaxiiError::new(
+            StatusCode::NOT_FOUND,
+            "Not found",
+            "no such TAXII resource (TAXII paths end in `/`, for example /taxii2/)",
+        )
+    };
+    error.into_response()
+}
+
 /// Who is asking: the TLP bands the caller may read.
 fn caller_bands(state: &ApiState, headers: &HeaderMap) -> Result<Vec<Tlp>, TaxiiError> {
     let taxii = state.auth.taxii();

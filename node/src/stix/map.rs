@@ -372,7 +372,9 @@ impl<'a> Group<'a> {
             }
             _ => return None,
         };
-        if main["id"] != main_id {
+        // The object's type is fixed by the target's first content (it is part of the id).
+        let stix_type = main["type"].as_str().unwrap_or_default();
+        if !main_id.starts_with(&format!("{stix_type}--")) {
             return None;
         }
         Some((main, derived))
@@ -773,7 +775,132 @@ pub fn pattern(v: &IndicatorValue) -> String {
 
 #[cfg(test)]
 mod tests {
+    use certnet_protocol::keys::AuthorSecret;
+    use certnet_protocol::record::{Draft, FeedPosition, Revoke, sign_record};
+
     use super::*;
+
+    struct Nothing;
+
+    impl Lookup for Nothing {
+        fn sdo_id(&self, _: &RecordId) -> Option<String> {
+            None
+        }
+        fn first_record(&self, _: &AuthorKey) -> Option<(RecordId, u64)> {
+            None
+        }
+    }
+
+    fn sign(
+        secret: &AuthorSecret,
+        seq: u64,
+        prev: Option<RecordId>,
+        time: u64,
+        draft: Draft,
+    ) -> Record {
+        let at = FeedPosition { seq, prev, time };
+        sign_record("certnet-dev", draft, at, secret)
+            .unwrap()
+            .record()
+            .clone()
+    }
+
+    fn indicator(kind: IndicatorType, value: &str) -> Indicator {
+        Indicator {
+            kind,
+            value: value.into(),
+            description: None,
+            confidence: None,
+            valid_from: None,
+            valid_until: None,
+            labels: vec![],
+        }
+    }
+
+    #[test]
+    fn versions_follow_updates_keep_modified_increasing_and_end_revoked() {
+        let a = AuthorSecret::from_seed(&[4; 32]);
+        let target = sign(
+            &a,
+            1,
+            None,
+            5_000,
+            Draft {
+                kind: Kind::Indicator,
+                tlp: Tlp::Amber,
+                refs: vec![],
+                content: Content::Indicator(indicator(IndicatorType::Domain, "evil.example")),
+            },
+        );
+        // The author's clock went backwards: the update's modified is still later.
+        let update = sign(
+            &a,
+            2,
+            Some(target.id()),
+            1_000,
+            Draft {
+                kind: Kind::Update,
+                tlp: Tlp::Green,
+                refs: vec![target.id()],
+                content: Content::Update(Update::Indicator(indicator(
+                    IndicatorType::Domain,
+                    "evil2.example",
+                ))),
+            },
+        );
+        // An update to a CVE cannot keep the indicator's type: the object ends, revoked.
+        let to_cve = sign(
+            &a,
+            3,
+            Some(update.id()),
+            9_000,
+            Draft {
+                kind: Kind::Update,
+                tlp: Tlp::Green,
+                refs: vec![target.id()],
+                content: Content::Update(Update::Indicator(indicator(
+                    IndicatorType::Cve,
+                    "CVE-2024-3094",
+                ))),
+            },
+        );
+        let revoke = sign(
+            &a,
+            4,
+            Some(to_cve.id()),
+            9_500,
+            Draft {
+                kind: Kind::Revoke,
+                tlp: Tlp::Green,
+                refs: vec![target.id()],
+                content: Content::Revoke(Revoke { reason: "x".into() }),
+            },
+        );
+        let referrers = [revoke.clone(), to_cve.clone(), update.clone()];
+        let versions = record_versions(&target, &referrers, &Nothing);
+        assert_eq!(versions.len(), 3, "{versions:#?}");
+        assert!(
+            versions
+                .iter()
+                .all(|v| v.id == versions[0].id && v.stix_type() == "indicator")
+        );
+        assert_eq!(versions[0].version_ms, 5_000);
+        assert_eq!(versions[1].version_ms, 5_001);
+        assert_eq!(versions[2].version_ms, 9_000);
+        assert_eq!(versions[1].tlp, Some(Tlp::Green));
+        assert_eq!(versions[2].object["revoked"], true);
+        assert_eq!(
+            versions[2].object["pattern"],
+            "[domain-name:value = 'evil2.example']"
+        );
+        assert_eq!(
+            [versions[0].origin, versions[1].origin, versions[2].origin],
+            [target.id(), update.id(), to_cve.id()]
+        );
+        // The same records in another order give the same versions.
+        let again = record_versions(&target, &[update, to_cve, revoke], &Nothing);
+        assert_eq!(again, versions);
+    }
 
     #[test]
     fn patterns_escape_quotes_and_backslashes() {

@@ -787,6 +787,13 @@ async fn bad_queries_are_taxii_400s_and_writes_are_refused() {
     taxii_error(&post, StatusCode::NOT_FOUND);
     let post = taxii(&h, "POST", &green, Cred::None).await;
     taxii_error(&post, StatusCode::UNAUTHORIZED);
+    // Paths without their trailing slash and other methods are TAXII errors too.
+    let got = taxii(&h, "GET", "/taxii2", Cred::Bearer(SIEM_TOKEN)).await;
+    taxii_error(&got, StatusCode::NOT_FOUND);
+    let got = taxii(&h, "GET", "/taxii2/certnet/nothing/", Cred::None).await;
+    taxii_error(&got, StatusCode::UNAUTHORIZED);
+    let got = taxii(&h, "PUT", &green, Cred::Bearer(SIEM_TOKEN)).await;
+    taxii_error(&got, StatusCode::METHOD_NOT_ALLOWED);
     assert_eq!(
         h.services.store().log_size(),
         before,
