@@ -20,10 +20,12 @@ pub enum StixLogError {
     #[error(transparent)]
     Store(#[from] StoreError),
     /// A stored record no longer decodes.
-    #[error("stored record {id} no longer decodes: {reason} (the store is damaged)")]
+    #[error(
+        "a stored record (bytes sha256 {sha256}) no longer decodes: {reason} (the store is damaged)"
+    )]
     Corrupt {
-        /// Which record.
-        id: String,
+        /// SHA-256 of the stored bytes.
+        sha256: String,
         /// The decode error.
         reason: String,
     },
@@ -31,7 +33,6 @@ pub enum StixLogError {
 
 /// Looks records up in the store.
 #[derive(Clone, Copy)]
-#[allow(missing_debug_implementations)]
 pub struct StoreLookup<'a>(pub &'a Store);
 
 impl StoreLookup<'_> {
@@ -70,7 +71,7 @@ impl Lookup for StoreLookup<'_> {
 /// Decodes bytes the store holds.
 pub fn decode(bytes: &[u8]) -> Result<Record, StixLogError> {
     Record::decode(bytes).map_err(|e| StixLogError::Corrupt {
-        id: hex::encode(certnet_protocol::id::sha256(bytes)),
+        sha256: hex::encode(certnet_protocol::id::sha256(bytes)),
         reason: e.to_string(),
     })
 }

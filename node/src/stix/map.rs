@@ -211,17 +211,16 @@ impl<'a> Group<'a> {
         let mut last_main: Option<Value> = None;
         for (i, state) in states.iter().enumerate() {
             let time = state.time.min(super::ids::MAX_MS);
-            modified = if i == 0 {
-                time
-            } else {
-                time.max(modified.saturating_add(1)).min(super::ids::MAX_MS)
-            };
             if i == 0 {
-                created = modified;
-            }
-            if modified <= created && i > 0 {
-                // Clamped at the year 9999: no later version can be shown.
-                break;
+                modified = time;
+                created = time;
+            } else {
+                let next = time.max(modified.saturating_add(1)).min(super::ids::MAX_MS);
+                if next <= modified {
+                    // Clamped at the year 9999: no later version can be shown.
+                    break;
+                }
+                modified = next;
             }
             let built = if state.revoked {
                 None

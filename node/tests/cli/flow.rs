@@ -289,33 +289,35 @@ fn publish_export_verify_tamper_import_and_update() {
             .iter()
             .any(|o| o["type"] == "incident")
     );
-    let clear_path = a.path("export.clear.json");
+    // Filtered: only amber objects of incident records (not the amber+strict indicator).
+    let clear_path = a.path("export.amber.json");
     a.certnet(&[
         "export",
         "--format",
         "stix",
         "--tlp",
-        "clear",
+        "amber",
         "--kind",
         "incident",
         "--out",
         clear_path.to_str().unwrap(),
     ])
     .success();
-    let clear: Value = serde_json::from_slice(&fs::read(&clear_path).unwrap()).unwrap();
-    assert!(
-        clear["objects"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .all(|o| o["type"] != "incident"
-                || o["object_marking_refs"][0]
-                    == "marking-definition--94868c89-83c2-464b-929b-a1a8aa3c8487")
-    );
+    let amber: Value = serde_json::from_slice(&fs::read(&clear_path).unwrap()).unwrap();
+    let objects = amber["objects"].as_array().unwrap();
+    assert!(objects.iter().any(|o| o["type"] == "incident"));
+    for o in objects {
+        if let Some(marking) = o.get("object_marking_refs") {
+            assert_eq!(
+                marking[0], "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+                "{o}"
+            );
+        }
+    }
     if let Some(dir) = std::env::var_os("CERTNET_STIX_BUNDLE_DIR") {
         fs::create_dir_all(&dir).unwrap();
         fs::copy(&stix_path, Path::new(&dir).join("cli-export.json")).unwrap();
-        fs::copy(&clear_path, Path::new(&dir).join("cli-export-clear.json")).unwrap();
+        fs::copy(&clear_path, Path::new(&dir).join("cli-export-amber.json")).unwrap();
     }
     a.certnet(&[
         "export",
