@@ -146,7 +146,9 @@ pub struct TaxiiConsumer {
 }
 
 impl TaxiiConsumer {
-    /// A consumer called `name` reading the `tlp` collections (checked like the config file is).
+    /// A consumer called `name` reading the `tlp` collections. Unlike consumers read from
+    /// config.toml this is not checked: callers keep `red` out and `amber+strict` to the own
+    /// organisation.
     pub fn new(
         name: &str,
         tlp: Vec<Tlp>,

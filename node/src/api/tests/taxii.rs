@@ -334,6 +334,16 @@ async fn revoke_sets_revoked_and_bundles_filter() {
         types.contains("sighting") && !types.contains("incident"),
         "{types:?}"
     );
+    // A sighting of a record this node does not hold, naming no observable, has no STIX form.
+    let unknown: RecordId = "ab".repeat(32).parse().unwrap();
+    let lone = h
+        .publish(&body("sighting", "green", &[unknown], json!({"count": 1})))
+        .await;
+    h.get(&format!("/v1/records/{lone}/stix")).await.error(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        &["no STIX form"],
+    );
     h.get("/v1/stix?tlp=red").await.error(
         StatusCode::BAD_REQUEST,
         "bad_query",
