@@ -313,7 +313,16 @@ impl ApiClient {
 
     /// `GET /v1/log/checkpoint`: the latest signed checkpoint, as the node sends it.
     pub fn checkpoint(&self) -> Result<String, ApiError> {
-        let path = "/v1/log/checkpoint";
+        self.get_text("/v1/log/checkpoint")
+    }
+
+    /// `GET /metrics`: the node's Prometheus text exposition.
+    pub fn metrics(&self) -> Result<String, ApiError> {
+        self.get_text("/metrics")
+    }
+
+    /// `GET path`, answered with text of at most [`MAX_TEXT_BODY`] bytes.
+    fn get_text(&self, path: &str) -> Result<String, ApiError> {
         let response = self.send_get(path, &[])?;
         let mut response = check(response, "GET", path)?;
         response
@@ -322,6 +331,14 @@ impl ApiClient {
             .limit(MAX_TEXT_BODY)
             .read_to_string()
             .map_err(|err| bad_body("GET", path, 200, &err))
+    }
+
+    /// The value of one sample in [`ApiClient::metrics`], e.g.
+    /// `certnet_records_rejected_total{via="gossip",reason="bad_signature"}`; 0 when absent (a
+    /// counter never incremented is not exported).
+    pub fn metric(&self, sample: &str) -> Result<f64, ApiError> {
+        let text = self.metrics()?;
+        Ok(metric_value(&text, sample).unwrap_or(0.0))
     }
 
     /// `GET path` with `query`, answered with JSON of type `T`.
@@ -506,6 +523,14 @@ pub fn connected_peers(peers: &Value) -> BTreeSet<String> {
     out
 }
 
+/// The value of the sample named exactly `sample` (name and labels as printed) in Prometheus text.
+pub fn metric_value(text: &str, sample: &str) -> Option<f64> {
+    text.lines()
+        .filter(|line| !line.starts_with('#'))
+        .find_map(|line| line.strip_prefix(sample)?.strip_prefix(' '))
+        .and_then(|value| value.trim().parse().ok())
+}
+
 #[cfg(test)]
 mod tests {
     use serde_json::json;
@@ -532,6 +557,27 @@ mod tests {
     fn path_segments_are_escaped() {
         assert_eq!(segment("12D3KooWabc"), "12D3KooWabc");
         assert_eq!(segment("a/b c"), "a%2Fb%20c");
+    }
+
+    #[test]
+    fn metric_values_are_found_by_exact_sample_name() {
+        let text = "# HELP certnet_forks_detected_total x\n\
+                    certnet_forks_detected_total 2\n\
+                    certnet_records_rejected_total{via=\"sync\",reason=\"oversize\"} 1\n\
+                    certnet_records_rejected_total{via=\"gossip\",reason=\"oversize\"} 3\n";
+        assert_eq!(
+            metric_value(text, "certnet_forks_detected_total"),
+            Some(2.0)
+        );
+        assert_eq!(
+            metric_value(
+                text,
+                r#"certnet_records_rejected_total{via="gossip",reason="oversize"}"#
+            ),
+            Some(3.0)
+        );
+        assert_eq!(metric_value(text, "certnet_forks_detected"), None);
+        assert_eq!(metric_value(text, "certnet_peers_connected"), None);
     }
 
     #[test]

@@ -4,6 +4,8 @@
 #![allow(clippy::unwrap_used)]
 
 mod federation;
+mod hostile;
+mod hostile_peer;
 mod util;
 
 use std::collections::BTreeSet;

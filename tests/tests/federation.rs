@@ -1,12 +1,8 @@
 //! Federation networking end to end (issue 4, item 8): a) five nodes converge with identical heads,
 //! b) a late sixth node catches up, c) a 3|2 partition heals into identical record sets, d) a node
 //! SIGKILLed while others publish catches up and its own feed continues without a fork, f) a peer
-//! not on the roster cannot connect or inject.
-//!
-//! Test e) — a hostile peer *on* the roster sending garbage bytes, non-canonical CBOR, bad signatures,
-//! a non-member's record, an oversize message, another network's record and a fork, over gossip and
-//! over sync — needs a raw libp2p client that speaks gossipsub and the sync protocol directly. It is
-//! left for later (it will live in the testnet library, beside these helpers).
+//! not on the roster cannot connect or inject. Test e), a hostile peer *on* the roster, is in
+//! `hostile.rs`.
 //!
 //! The tests use only the API contract: `POST /v1/records` → `{id, seq, index}`, `GET /v1/records`
 //! (cursor-paged, `{id, author, seq, ...}`), `GET /v1/status`, `GET /v1/peers`,
@@ -23,7 +19,7 @@ use crate::util::{CONVERGE, TestNet, feed, heads, ids, incident, ok, wait_for_re
 /// These tests run 4 to 6 nodes each; one at a time keeps a small machine from starving them.
 static ONE_AT_A_TIME: Mutex<()> = Mutex::new(());
 
-fn one_at_a_time() -> MutexGuard<'static, ()> {
+pub(crate) fn one_at_a_time() -> MutexGuard<'static, ()> {
     ONE_AT_A_TIME.lock().unwrap_or_else(PoisonError::into_inner)
 }
 

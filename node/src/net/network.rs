@@ -950,8 +950,10 @@ impl Network {
                             if let (Outcome::Stored(Ingest::Orphan { need_from }), Some(f)) =
                                 (&outcome, facts)
                                 && self.peers.is_connected(&source)
+                                && self.peers.offences(&source) < SYNC_TRUST_LIMIT
                             {
-                                // Ask the peer that had the record for what comes before it.
+                                // Ask the peer that had the record for what comes before it (unless
+                                // it lost our trust: then a sync round with another peer fills it).
                                 self.sync.want_range(source, f.author, *need_from, None);
                             }
                             gossip::acceptance(&outcome)

@@ -133,6 +133,30 @@ fn log_values_without_an_added_time_read_as_time_zero() {
 }
 
 #[test]
+fn a_batch_larger_than_one_group_is_applied_whole_and_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let n = 2 * MAX_GROUP as u64 + 7;
+    let outcomes = store.ingest_batch(chain(1, n, 0)).unwrap();
+    for (i, outcome) in (0..).zip(&outcomes) {
+        assert!(
+            matches!(outcome, Ingest::Appended { index, .. } if *index == i),
+            "{i}: {outcome:?}"
+        );
+    }
+    assert_eq!(store.log_size(), n);
+    assert_eq!(store.root(n).unwrap(), log_root(&store));
+    drop(store);
+    let store = Store::open(&config(dir.path())).unwrap();
+    assert_eq!(store.log_size(), n);
+    assert_eq!(
+        store.head(&chain(1, 1, 0)[0].author()).map(|h| h.0),
+        Some(n)
+    );
+    assert_eq!(store.root(n).unwrap(), log_root(&store));
+}
+
+#[test]
 fn orphans_wait_for_their_predecessors() {
     let dir = tempfile::tempdir().unwrap();
     let store = Store::open(&config(dir.path())).unwrap();
@@ -404,19 +428,29 @@ enum Op {
         seq: usize,
         variant: usize,
     },
+    /// Several ingests in one group (`ingest_batch`): later ones see what earlier ones appended.
+    Batch(Vec<(usize, usize, usize)>),
     Restart,
+}
+
+fn pick() -> impl Strategy<Value = (usize, usize, usize)> {
+    (
+        0usize..3,
+        0usize..6,
+        prop_oneof![9 => Just(0usize), 1 => Just(1usize)],
+    )
 }
 
 fn op() -> impl Strategy<Value = Op> {
     prop_oneof![
-        10 => (0usize..3, 0usize..6, prop_oneof![9 => Just(0usize), 1 => Just(1usize)])
-            .prop_map(|(author, seq, variant)| Op::Ingest { author, seq, variant }),
+        10 => pick().prop_map(|(author, seq, variant)| Op::Ingest { author, seq, variant }),
+        4 => proptest::collection::vec(pick(), 1..12).prop_map(Op::Batch),
         1 => Just(Op::Restart),
     ]
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig::with_cases(24))]
+    #![proptest_config(ProptestConfig::with_cases(48))]
 
     #[test]
     fn store_matches_model(ops in proptest::collection::vec(op(), 1..60)) {
@@ -430,6 +464,16 @@ proptest! {
                     let r = &chains[author][variant][seq];
                     store.ingest(r.clone()).unwrap();
                     model.ingest(r);
+                }
+                Op::Batch(picks) => {
+                    let records: Vec<VerifiedRecord> = picks
+                        .iter()
+                        .map(|&(author, seq, variant)| chains[author][variant][seq].clone())
+                        .collect();
+                    store.ingest_batch(records.clone()).unwrap();
+                    for r in &records {
+                        model.ingest(r);
+                    }
                 }
                 Op::Restart => {
                     store.flush().unwrap();
