@@ -334,10 +334,18 @@ impl<'a> Group<'a> {
             refs.extend(existing);
         }
         object.insert("external_references".into(), Value::Array(refs));
+        // The version is served under the marking its body carries: a revoked version repeats an
+        // earlier body, which may be marked tighter than the state that revokes it.
+        let tlp = object
+            .get("object_marking_refs")
+            .and_then(|m| m.get(0))
+            .and_then(Value::as_str)
+            .and_then(super::ids::tlp_of_marking)
+            .unwrap_or(state.tlp);
         StixVersion {
             id: id.to_owned(),
             version_ms: modified,
-            tlp: Some(state.tlp),
+            tlp: Some(tlp),
             origin: state.origin,
             object: Value::Object(object),
         }
@@ -813,6 +821,56 @@ mod tests {
             valid_from: None,
             valid_until: None,
             labels: vec![],
+        }
+    }
+
+    #[test]
+    fn a_dropped_observable_is_revoked_under_its_own_marking() {
+        let a = AuthorSecret::from_seed(&[6; 32]);
+        let draft = certnet_protocol::record::sample::incident(1); // amber, 5 observables
+        let Content::Incident(mut loosened) = draft.content.clone() else {
+            unreachable!()
+        };
+        let dropped = loosened.indicators.remove(0);
+        let target = sign(&a, 1, None, 1_000, draft);
+        let update = sign(
+            &a,
+            2,
+            Some(target.id()),
+            2_000,
+            Draft {
+                kind: Kind::Update,
+                tlp: Tlp::Green,
+                refs: vec![target.id()],
+                content: Content::Update(Update::Incident(loosened)),
+            },
+        );
+        let versions = record_versions(&target, std::slice::from_ref(&update), &Nothing);
+        let name = format!(
+            "record/{}/observable/{}/{}",
+            target.id(),
+            indicator_type_name(dropped.kind),
+            dropped.value
+        );
+        let gone: Vec<&StixVersion> = versions
+            .iter()
+            .filter(|v| v.id == stix_id("indicator", &name))
+            .collect();
+        assert_eq!(gone.len(), 2, "{versions:#?}");
+        assert_eq!(gone[1].object["revoked"], true);
+        assert_eq!(gone[1].origin, update.id());
+        // Amber content never lands in the green collection, even revoked.
+        assert_eq!(gone[1].tlp, Some(Tlp::Amber));
+        // Kept observables get a green version; every version's TLP matches its marking.
+        assert!(versions.iter().any(|v| v.origin == update.id()
+            && v.stix_type() == "indicator"
+            && v.tlp == Some(Tlp::Green)));
+        for v in &versions {
+            assert_eq!(
+                v.object["object_marking_refs"][0],
+                marking_id(v.tlp.unwrap()),
+                "{v:#?}"
+            );
         }
     }
 
