@@ -3,7 +3,7 @@
 //! Ids are name-based and deterministic: the UUID is the first 16 bytes of
 //! SHA-256(`NAMESPACE` ‖ name) with the RFC 9562 version nibble set to 4 and the variant bits to `10`.
 //! STIX 2.1 §2.9 says SDO/SRO ids SHOULD be UUIDv4 (and `stix2_validator --strict` enforces it), so a
-//! UUIDv5 would fail strict validation; a hash-derived UUID in v4 form is valid for both (STIX.md).
+//! UUIDv5 would fail strict validation; a hash-derived UUID in v4 form is valid for both (node/STIX.md).
 
 use certnet_protocol::record::Tlp;
 use serde_json::{Value, json};

@@ -1,4 +1,4 @@
-//! The deterministic STIX 2.1 mapping of certnet records (STIX.md): every node derives byte-identical
+//! The deterministic STIX 2.1 mapping of certnet records (node/STIX.md): every node derives byte-identical
 //! STIX objects from the same signed records, so nothing here reads the clock, the roster or any other
 //! node-local state.
 //!
