@@ -8,6 +8,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
+use certnet_protocol::record::Tlp;
 use serde::Deserialize;
 use toml::Spanned;
 
@@ -109,6 +110,107 @@ impl StoreConfig {
     }
 }
 
+/// How a TAXII consumer proves who it is. Only SHA-256 hashes of the secrets are configured.
+#[derive(Clone, PartialEq, Eq)]
+pub enum TaxiiCredential {
+    /// `Authorization: Bearer <token>`, where SHA-256(token) is this hash.
+    Bearer {
+        /// SHA-256 of the token.
+        token_sha256: [u8; 32],
+    },
+    /// HTTP Basic with this user name, where SHA-256(password) is this hash.
+    Basic {
+        /// The user name.
+        username: String,
+        /// SHA-256 of the password.
+        password_sha256: [u8; 32],
+    },
+}
+
+impl std::fmt::Debug for TaxiiCredential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Self::Bearer { .. } => f.write_str("Bearer(..)"),
+            Self::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
+        }
+    }
+}
+
+/// One consumer of the TAXII endpoint: who it is and which TLP collections it may read.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TaxiiConsumer {
+    name: String,
+    tlp: Vec<Tlp>,
+    own_organisation: bool,
+    credential: TaxiiCredential,
+}
+
+impl TaxiiConsumer {
+    /// A consumer called `name` reading the `tlp` collections. Unlike consumers read from
+    /// config.toml this is not checked: callers keep `red` out and `amber+strict` to the own
+    /// organisation.
+    pub fn new(
+        name: &str,
+        tlp: Vec<Tlp>,
+        own_organisation: bool,
+        credential: TaxiiCredential,
+    ) -> Self {
+        Self {
+            name: name.to_owned(),
+            tlp,
+            own_organisation,
+            credential,
+        }
+    }
+
+    /// The consumer's name (for logs).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The TLP collections it may read (never `red`; `amber+strict` only for the own organisation).
+    pub fn tlp(&self) -> &[Tlp] {
+        &self.tlp
+    }
+
+    /// Whether it belongs to this node's own organisation.
+    pub fn own_organisation(&self) -> bool {
+        self.own_organisation
+    }
+
+    /// How it authenticates.
+    pub fn credential(&self) -> &TaxiiCredential {
+        &self.credential
+    }
+}
+
+/// The TAXII 2.1 endpoint's settings: its consumers and whether TLP:CLEAR is public.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct TaxiiConfig {
+    public_clear: bool,
+    consumers: Vec<TaxiiConsumer>,
+}
+
+impl TaxiiConfig {
+    /// Settings with these consumers; `public_clear` serves the CLEAR collection without credentials.
+    pub fn new(public_clear: bool, consumers: Vec<TaxiiConsumer>) -> Self {
+        Self {
+            public_clear,
+            consumers,
+        }
+    }
+
+    /// Whether the TLP:CLEAR collection is readable without credentials.
+    pub fn public_clear(&self) -> bool {
+        self.public_clear
+    }
+
+    /// The configured consumers.
+    pub fn consumers(&self) -> &[TaxiiConsumer] {
+        &self.consumers
+    }
+}
+
 /// A validated node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -116,6 +218,7 @@ pub struct NodeConfig {
     api: ApiConfig,
     p2p: P2pConfig,
     store: StoreConfig,
+    taxii: TaxiiConfig,
 }
 
 impl NodeConfig {
@@ -134,7 +237,19 @@ impl NodeConfig {
                 cache_capacity_mib: DEFAULT_CACHE_CAPACITY_MIB,
                 checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_INTERVAL_SECS),
             },
+            taxii: TaxiiConfig::default(),
         }
+    }
+
+    /// The same configuration with these TAXII settings.
+    pub fn with_taxii(mut self, taxii: TaxiiConfig) -> Self {
+        self.taxii = taxii;
+        self
+    }
+
+    /// The TAXII endpoint's settings.
+    pub fn taxii(&self) -> &TaxiiConfig {
+        &self.taxii
     }
 
     /// The same configuration with the API on `listen`.
@@ -252,6 +367,7 @@ impl NodeConfig {
             }
             config.store.checkpoint_interval = Duration::from_secs(*secs.get_ref());
         }
+        config.taxii = taxii_config(file.taxii, &problem)?;
         Ok(config)
     }
 
@@ -282,7 +398,20 @@ mdns = {mdns}
 cache_capacity_mib = {cache}
 # Seconds between signed checkpoints of the log (made only when the log grew). Default: {DEFAULT_CHECKPOINT_INTERVAL_SECS}.
 checkpoint_interval_secs = {interval}
-"#,
+
+[taxii]
+# Serve the TLP:CLEAR collection of /taxii2/ without credentials. GREEN and AMBER are never public,
+# AMBER+STRICT goes only to consumers of this node's own organisation, RED is never served.
+# Default: false.
+public_clear = {public_clear}
+# Consumers, one [[taxii.consumers]] table each (README: "Feeding MISP / OpenCTI / your SIEM"):
+#   [[taxii.consumers]]
+#   name = "soc-siem"
+#   tlp = ["clear", "green", "amber"]     # the TLP collections it may read
+#   own_organisation = false              # true is required to read "amber+strict"
+#   token_sha256 = "<sha256 hex of its bearer token>"
+#   # or HTTP Basic: username = "misp" and password_sha256 = "<sha256 hex of its password>"
+{consumers}"#,
             name = quote(self.name.as_str()),
             api_listen = quote(&self.api.listen.to_string()),
             tcp = DEFAULT_P2P_LISTEN[0],
@@ -291,6 +420,8 @@ checkpoint_interval_secs = {interval}
             mdns = self.p2p.mdns,
             cache = self.store.cache_capacity_mib,
             interval = self.store.checkpoint_interval.as_secs(),
+            public_clear = self.taxii.public_clear,
+            consumers = consumers_toml(&self.taxii.consumers),
         )
     }
 
@@ -322,6 +453,195 @@ struct ConfigFile {
     p2p: P2pFile,
     #[serde(default)]
     store: StoreFile,
+    #[serde(default)]
+    taxii: TaxiiFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct TaxiiFile {
+    public_clear: Option<bool>,
+    #[serde(default)]
+    consumers: Vec<Spanned<ConsumerFile>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConsumerFile {
+    name: Spanned<String>,
+    tlp: Spanned<Vec<Spanned<String>>>,
+    #[serde(default)]
+    own_organisation: bool,
+    token_sha256: Option<Spanned<String>>,
+    username: Option<Spanned<String>>,
+    password_sha256: Option<Spanned<String>>,
+}
+
+/// Checks the `[taxii]` section; `problem` places an error in the file.
+fn taxii_config(
+    file: TaxiiFile,
+    problem: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
+) -> Result<TaxiiConfig, ConfigError> {
+    let hash = |field: &Spanned<String>, what: &str| -> Result<[u8; 32], ConfigError> {
+        let mut out = [0u8; 32];
+        hex::decode_to_slice(field.get_ref().trim(), &mut out).map_err(|_| {
+            problem(
+                field.span(),
+                format!(
+                    "[[taxii.consumers]] {what} must be 64 hex characters: the SHA-256 of the secret (`printf %s SECRET | sha256sum`)"
+                ),
+            )
+        })?;
+        Ok(out)
+    };
+    let mut consumers: Vec<TaxiiConsumer> = Vec::new();
+    for entry in file.consumers {
+        let span = entry.span();
+        let c = entry.into_inner();
+        let name = c.name.get_ref().trim();
+        if name.is_empty() {
+            return Err(problem(
+                c.name.span(),
+                "[[taxii.consumers]] name must not be empty".into(),
+            ));
+        }
+        if consumers.iter().any(|o| o.name == name) {
+            return Err(problem(
+                c.name.span(),
+                format!(
+                    "[[taxii.consumers]] name `{name}` is used twice: give each consumer its own name"
+                ),
+            ));
+        }
+        let mut tlp = Vec::new();
+        for t in c.tlp.get_ref() {
+            let label = t.get_ref().parse::<Tlp>().map_err(|_| {
+                problem(
+                    t.span(),
+                    format!(
+                        "[[taxii.consumers]] `{name}`: tlp `{}` is not a TLP label (clear, green, amber or amber+strict)",
+                        t.get_ref()
+                    ),
+                )
+            })?;
+            match label {
+                Tlp::Red => {
+                    return Err(problem(
+                        t.span(),
+                        format!(
+                            "[[taxii.consumers]] `{name}`: tlp `red` is never served over TAXII: remove it"
+                        ),
+                    ));
+                }
+                Tlp::AmberStrict if !c.own_organisation => {
+                    return Err(problem(
+                        t.span(),
+                        format!(
+                            "[[taxii.consumers]] `{name}`: tlp `amber+strict` is only for this node's own organisation: set own_organisation = true or remove it"
+                        ),
+                    ));
+                }
+                _ => {}
+            }
+            if !tlp.contains(&label) {
+                tlp.push(label);
+            }
+        }
+        if tlp.is_empty() {
+            return Err(problem(
+                c.tlp.span(),
+                format!(
+                    "[[taxii.consumers]] `{name}`: tlp must name at least one collection, such as [\"clear\", \"green\"]"
+                ),
+            ));
+        }
+        tlp.sort();
+        let credential = match (&c.token_sha256, &c.username, &c.password_sha256) {
+            (Some(token), None, None) => TaxiiCredential::Bearer {
+                token_sha256: hash(token, "token_sha256")?,
+            },
+            (None, Some(user), Some(password)) => {
+                let username = user.get_ref().clone();
+                if username.is_empty() || username.contains(':') {
+                    return Err(problem(
+                        user.span(),
+                        format!(
+                            "[[taxii.consumers]] `{name}`: username must be non-empty and without `:`"
+                        ),
+                    ));
+                }
+                if consumers.iter().any(|o| {
+                    matches!(&o.credential, TaxiiCredential::Basic { username: u, .. } if *u == username)
+                }) {
+                    return Err(problem(
+                        user.span(),
+                        format!("[[taxii.consumers]] username `{username}` is used twice"),
+                    ));
+                }
+                TaxiiCredential::Basic {
+                    username,
+                    password_sha256: hash(password, "password_sha256")?,
+                }
+            }
+            _ => {
+                return Err(problem(
+                    span,
+                    format!(
+                        "[[taxii.consumers]] `{name}` needs either token_sha256 (bearer token) or username and password_sha256 (HTTP Basic), not both"
+                    ),
+                ));
+            }
+        };
+        if let TaxiiCredential::Bearer { token_sha256 } = &credential
+            && consumers.iter().any(|o| {
+                matches!(&o.credential, TaxiiCredential::Bearer { token_sha256: t } if t == token_sha256)
+            })
+        {
+            return Err(problem(
+                span,
+                format!("[[taxii.consumers]] `{name}` has the same token as another consumer: give each its own"),
+            ));
+        }
+        consumers.push(TaxiiConsumer {
+            name: name.to_owned(),
+            tlp,
+            own_organisation: c.own_organisation,
+            credential,
+        });
+    }
+    Ok(TaxiiConfig {
+        public_clear: file.public_clear.unwrap_or(false),
+        consumers,
+    })
+}
+
+/// The consumers as `[[taxii.consumers]]` tables.
+fn consumers_toml(consumers: &[TaxiiConsumer]) -> String {
+    let mut out = String::new();
+    for c in consumers {
+        let tlp: Vec<String> = c.tlp.iter().map(|t| quote(t.as_str())).collect();
+        out.push_str(&format!(
+            "\n[[taxii.consumers]]\n# Who it is.\nname = {}\n# The TLP collections it may read.\ntlp = [{}]\n# Whether it is part of this node's own organisation.\nown_organisation = {}\n",
+            quote(&c.name),
+            tlp.join(", "),
+            c.own_organisation
+        ));
+        match &c.credential {
+            TaxiiCredential::Bearer { token_sha256 } => out.push_str(&format!(
+                "# SHA-256 of its bearer token.\ntoken_sha256 = \"{}\"\n",
+                hex::encode(token_sha256)
+            )),
+            TaxiiCredential::Basic {
+                username,
+                password_sha256,
+            } => out.push_str(&format!(
+                "# Its HTTP Basic user name.\nusername = {}\n# SHA-256 of its password.\npassword_sha256 = \"{}\"\n",
+                quote(username),
+                hex::encode(password_sha256)
+            )),
+        }
+    }
+    out
 }
 
 #[derive(Deserialize, Default)]
@@ -376,6 +696,70 @@ mod tests {
                 );
             }
         }
+    }
+
+    const HASH: &str = "2cf24dba5fb0a30e26e83b2ac5b9e29e1b161e5c1fa7425e73043362938b9824";
+
+    #[test]
+    fn taxii_consumers_round_trip() {
+        let text = format!(
+            "name = \"n\"\n[taxii]\npublic_clear = true\n[[taxii.consumers]]\nname = \"siem\"\ntlp = [\"green\", \"clear\"]\ntoken_sha256 = \"{HASH}\"\n[[taxii.consumers]]\nname = \"soc\"\ntlp = [\"amber+strict\"]\nown_organisation = true\nusername = \"misp\"\npassword_sha256 = \"{HASH}\"\n"
+        );
+        let config = parse(&text).unwrap();
+        let taxii = config.taxii();
+        assert!(taxii.public_clear());
+        assert_eq!(taxii.consumers().len(), 2);
+        assert_eq!(taxii.consumers()[0].tlp(), [Tlp::Clear, Tlp::Green]);
+        assert!(matches!(
+            taxii.consumers()[1].credential(),
+            TaxiiCredential::Basic { username, .. } if username == "misp"
+        ));
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+    }
+
+    #[test]
+    fn taxii_errors_name_the_place_and_fix() {
+        let consumer = |body: &str| {
+            problem(&format!(
+                "name = \"n\"\n[[taxii.consumers]]\nname = \"x\"\n{body}\n"
+            ))
+        };
+        let msg = consumer(&format!("tlp = [\"red\"]\ntoken_sha256 = \"{HASH}\""));
+        assert!(
+            msg.starts_with("config.toml:4:8: [[taxii.consumers]] `x`: tlp `red` is never served"),
+            "{msg}"
+        );
+        let msg = consumer(&format!(
+            "tlp = [\"amber+strict\"]\ntoken_sha256 = \"{HASH}\""
+        ));
+        assert!(
+            msg.starts_with("config.toml:4:8:") && msg.contains("own_organisation = true"),
+            "{msg}"
+        );
+        let msg = consumer("tlp = [\"clear\"]\ntoken_sha256 = \"abc\"");
+        assert!(
+            msg.starts_with("config.toml:5:16:") && msg.contains("64 hex"),
+            "{msg}"
+        );
+        let msg = consumer("tlp = [\"white\"]\ntoken_sha256 = \"abc\"");
+        assert!(
+            msg.starts_with("config.toml:4:8:") && msg.contains("not a TLP label"),
+            "{msg}"
+        );
+        let msg = consumer("tlp = [\"clear\"]");
+        assert!(msg.contains("needs either token_sha256"), "{msg}");
+        let msg = consumer(&format!("tlp = []\ntoken_sha256 = \"{HASH}\""));
+        assert!(
+            msg.starts_with("config.toml:4:7:") && msg.contains("at least one"),
+            "{msg}"
+        );
+        let msg = problem(&format!(
+            "name = \"n\"\n[[taxii.consumers]]\nname = \"x\"\ntlp = [\"clear\"]\ntoken_sha256 = \"{HASH}\"\n[[taxii.consumers]]\nname = \"x\"\ntlp = [\"clear\"]\nusername = \"u\"\npassword_sha256 = \"{HASH}\"\n"
+        ));
+        assert!(
+            msg.starts_with("config.toml:7:8:") && msg.contains("used twice"),
+            "{msg}"
+        );
     }
 
     #[test]

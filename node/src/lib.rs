@@ -18,6 +18,8 @@
 //! - [`export`]: streaming the store's log as an export file; [`import`]: feeding an audited export
 //!   file into a store.
 //! - [`metrics`]: the Prometheus registry and the node's metrics.
+//! - [`stix`]: the deterministic STIX 2.1 mapping of records (JSON values, used by the API and its
+//!   TAXII 2.1 endpoint).
 //! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
 //!
 //! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state and the Swarm; this crate reads no environment variables (the binary does) and installs no logger.
@@ -39,6 +41,7 @@ pub mod roster;
 pub mod roster_cell;
 pub mod runtime;
 pub mod services;
+pub mod stix;
 pub mod store;
 pub mod token;
 pub mod tomlfile;

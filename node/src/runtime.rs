@@ -178,7 +178,7 @@ async fn run_tasks(
     wrote_api_addr: &mut bool,
 ) -> Result<(), RunError> {
     let addr = listener.local_addr().map_err(RunError::Listener)?;
-    let auth = ApiAuth::new(node.token().clone(), addr);
+    let auth = ApiAuth::new(node.token().clone(), addr).with_taxii(node.config().taxii().clone());
     if auth.reads_need_token() {
         warn!(%addr, "the API listens beyond loopback: every request needs the API token");
     }

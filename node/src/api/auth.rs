@@ -8,6 +8,7 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::{ApiError, ApiState};
+use crate::config::TaxiiConfig;
 use crate::token::ApiToken;
 
 /// Who may call the API: holders of the token, and anyone reading when the API is on loopback.
@@ -15,6 +16,7 @@ use crate::token::ApiToken;
 pub struct ApiAuth {
     token: ApiToken,
     reads_need_token: bool,
+    taxii: TaxiiConfig,
 }
 
 impl ApiAuth {
@@ -24,7 +26,24 @@ impl ApiAuth {
         Self {
             token,
             reads_need_token: !listen.ip().is_loopback(),
+            taxii: TaxiiConfig::default(),
         }
+    }
+
+    /// The same policy with these TAXII consumers (`/taxii2/` checks them, not the API token rule).
+    pub fn with_taxii(mut self, taxii: TaxiiConfig) -> Self {
+        self.taxii = taxii;
+        self
+    }
+
+    /// The TAXII consumers.
+    pub fn taxii(&self) -> &TaxiiConfig {
+        &self.taxii
+    }
+
+    /// Whether `candidate` is the node's API token.
+    pub fn token_matches(&self, candidate: &[u8]) -> bool {
+        self.token.matches(candidate)
     }
 
     /// Whether GET and HEAD need the token as well.
@@ -38,6 +57,10 @@ pub(super) async fn require_token(
     request: Request,
     next: Next,
 ) -> Response {
+    if super::taxii::is_taxii_path(request.uri().path()) {
+        // TAXII authenticates its own consumers (api::taxii).
+        return next.run(request).await;
+    }
     let is_read = matches!(*request.method(), Method::GET | Method::HEAD);
     if is_read && !state.auth.reads_need_token {
         return next.run(request).await;

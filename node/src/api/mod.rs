@@ -5,7 +5,8 @@
 //! - Every error a client can cause is a 4xx with a JSON body `{"error": {"code", "message"}}`
 //!   ([`ApiError`]); unknown routes and methods included.
 //! - Reads (GET, HEAD) are open on loopback; everything else, and everything when the API listens
-//!   beyond loopback, needs `Authorization: Bearer <api.token>` ([`ApiAuth`]).
+//!   beyond loopback, needs `Authorization: Bearer <api.token>` ([`ApiAuth`]). `/taxii2/` checks
+//!   its own consumers' credentials instead ([`taxii`]).
 //! - Store work runs on tokio's blocking pool ([`blocking`]), never on the async workers.
 //! - [`client`] is the other side: what CLI commands use to talk to a running node.
 //!
@@ -18,6 +19,9 @@
 //! | `GET /v1/records` | the log, filtered (`author`, `kind`, `tlp`, `since`), `cursor`/`limit` pages |
 //! | `GET /v1/records/{id}` | one record, verified again, with its current view and history |
 //! | `GET /v1/records/{id}/raw` | the exact COSE_Sign1 bytes (`application/cose`) |
+//! | `GET /v1/records/{id}/stix` | the record's STIX 2.1 bundle: every version of its objects |
+//! | `GET /v1/stix` | a STIX 2.1 bundle of the whole log (`tlp=`, `kind=` comma-separated filters) |
+//! | `/taxii2/…` | TAXII 2.1, read-only, with its own credentials ([`taxii`]) |
 //! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; make one now |
 //! | `GET /v1/log/proof/inclusion` | `id=` or `index=`, `size=` (default: newest checkpoint) |
 //! | `GET /v1/log/proof/consistency` | `old=`, `new=` (default: newest checkpoint) |
@@ -36,6 +40,8 @@ mod metrics;
 pub mod peers;
 mod records;
 mod status;
+mod stix;
+pub mod taxii;
 mod trace;
 pub mod wire;
 
@@ -44,7 +50,7 @@ use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
+use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{Method, Uri};
 use axum::middleware;
 use axum::routing::get;
@@ -86,6 +92,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/records", get(records::list).post(records::publish))
         .route("/v1/records/{id}", get(records::get_one))
         .route("/v1/records/{id}/raw", get(records::get_raw))
+        .route("/v1/records/{id}/stix", get(stix::get_record_stix))
+        .route("/v1/stix", get(stix::get_bundle))
         .route(
             "/v1/log/checkpoint",
             get(log::get_checkpoint).post(log::post_checkpoint),
@@ -95,7 +103,8 @@ pub fn router(state: ApiState) -> Router {
         .route("/v1/export", get(export::get_export))
         .route("/v1/forks", get(log::forks))
         .route("/metrics", get(metrics::get_metrics))
-        .merge(peers::routes());
+        .merge(peers::routes())
+        .merge(taxii::routes());
     finish(routes, state)
 }
 
@@ -141,12 +150,30 @@ pub async fn serve(
         .await
 }
 
-async fn not_found(method: Method, uri: Uri) -> ApiError {
-    ApiError::not_found(format!("no route for {method} {}", uri.path()))
+async fn not_found(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if taxii::is_taxii_path(uri.path()) {
+        return taxii::unrouted(&state, &headers, axum::http::StatusCode::NOT_FOUND);
+    }
+    ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }
 
-async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
-    ApiError::method_not_allowed(format!("{} does not accept {method}", uri.path()))
+async fn method_not_allowed(
+    State(state): State<ApiState>,
+    method: Method,
+    uri: Uri,
+    headers: axum::http::HeaderMap,
+) -> axum::response::Response {
+    use axum::response::IntoResponse as _;
+    if taxii::is_taxii_path(uri.path()) {
+        return taxii::unrouted(&state, &headers, axum::http::StatusCode::METHOD_NOT_ALLOWED);
+    }
+    ApiError::method_not_allowed(format!("{} does not accept {method}", uri.path())).into_response()
 }
 
 #[cfg(test)]

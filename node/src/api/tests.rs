@@ -56,6 +56,11 @@ struct Harness {
 
 impl Harness {
     fn new(listen: &str) -> Self {
+        Self::with_taxii(listen, crate::config::TaxiiConfig::default())
+    }
+
+    /// A harness whose TAXII endpoint serves these consumers.
+    fn with_taxii(listen: &str, taxii: crate::config::TaxiiConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let net = NetworkId::dev();
         let mut roster = Roster::new(net.clone());
@@ -88,7 +93,7 @@ impl Harness {
         let token = ApiToken::generate().unwrap();
         let (handle, node) = Node::new(identity());
         tokio::spawn(node.run(std::future::pending()));
-        let auth = ApiAuth::new(token.clone(), listen.parse().unwrap());
+        let auth = ApiAuth::new(token.clone(), listen.parse().unwrap()).with_taxii(taxii);
         let router = router(ApiState::new(handle, services.clone(), auth));
         Self {
             _dir: dir,
@@ -1134,3 +1139,5 @@ fn store_and_clock_failures_are_503_with_a_reason() {
     let read = ApiError::from(StoreError::Corrupt("bad".into()));
     assert_eq!(read.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
+
+mod taxii;

@@ -268,6 +268,67 @@ fn publish_export_verify_tamper_import_and_update() {
         .success()
         .stdout_has("checkpoint of 3 entries");
     let export = export_path.to_str().unwrap();
+
+    // The same log as a STIX 2.1 bundle (validated in CI from $CERTNET_STIX_BUNDLE_DIR).
+    let stix_path = a.path("export.stix.json");
+    a.certnet(&[
+        "export",
+        "--format",
+        "stix",
+        "--out",
+        stix_path.to_str().unwrap(),
+    ])
+    .success()
+    .stdout_has("STIX 2.1 bundle");
+    let stix: Value = serde_json::from_slice(&fs::read(&stix_path).unwrap()).unwrap();
+    assert_eq!(stix["type"], "bundle");
+    assert!(
+        stix["objects"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|o| o["type"] == "incident")
+    );
+    // Filtered: only amber objects of incident records (not the amber+strict indicator).
+    let clear_path = a.path("export.amber.json");
+    a.certnet(&[
+        "export",
+        "--format",
+        "stix",
+        "--tlp",
+        "amber",
+        "--kind",
+        "incident",
+        "--out",
+        clear_path.to_str().unwrap(),
+    ])
+    .success();
+    let amber: Value = serde_json::from_slice(&fs::read(&clear_path).unwrap()).unwrap();
+    let objects = amber["objects"].as_array().unwrap();
+    assert!(objects.iter().any(|o| o["type"] == "incident"));
+    for o in objects {
+        if let Some(marking) = o.get("object_marking_refs") {
+            assert_eq!(
+                marking[0], "marking-definition--55d920b0-5e8b-4f79-9ee9-91f868d9b421",
+                "{o}"
+            );
+        }
+    }
+    if let Some(dir) = std::env::var_os("CERTNET_STIX_BUNDLE_DIR") {
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(&stix_path, Path::new(&dir).join("cli-export.json")).unwrap();
+        fs::copy(&clear_path, Path::new(&dir).join("cli-export-amber.json")).unwrap();
+    }
+    a.certnet(&[
+        "export",
+        "--tlp",
+        "clear",
+        "--out",
+        stix_path.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("--format stix");
+
     a.certnet(&["verify", export])
         .success()
         .stdout_has("verifies")

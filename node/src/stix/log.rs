@@ -1,0 +1,240 @@
+//! The STIX objects of the node's log, entry by entry: what each log entry adds, read through the
+//! store's public read API. The order (log index, then position within the entry) is what TAXII
+//! pages through; it never depends on a query's filters.
+
+use std::collections::BTreeSet;
+
+use certnet_protocol::id::RecordId;
+use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::record::{Kind, Record, Tlp};
+use serde_json::Value;
+
+use super::ids::{MAX_MS, marking_definition, marking_id};
+use super::map::{Lookup, StixVersion, identity, record_versions, sdo_id};
+use crate::store::{Store, StoreError};
+
+/// Why the log's STIX could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum StixLogError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A stored record no longer decodes.
+    #[error(
+        "a stored record (bytes sha256 {sha256}) no longer decodes: {reason} (the store is damaged)"
+    )]
+    Corrupt {
+        /// SHA-256 of the stored bytes.
+        sha256: String,
+        /// The decode error.
+        reason: String,
+    },
+}
+
+/// Looks records up in the store.
+#[derive(Clone, Copy)]
+pub struct StoreLookup<'a>(pub &'a Store);
+
+impl StoreLookup<'_> {
+    /// A held record, decoded.
+    pub fn record(&self, id: &RecordId) -> Result<Option<Record>, StixLogError> {
+        match self.0.get(id)? {
+            None => Ok(None),
+            Some(bytes) => decode(&bytes).map(Some),
+        }
+    }
+
+    /// The records that refer to `id`, decoded.
+    pub fn referrers(&self, id: &RecordId) -> Result<Vec<Record>, StixLogError> {
+        self.0.referrers(id)?.iter().map(|b| decode(b)).collect()
+    }
+}
+
+impl Lookup for StoreLookup<'_> {
+    fn sdo_id(&self, id: &RecordId) -> Option<String> {
+        let record = self.record(id).ok()??;
+        sdo_id(record.payload(), id)
+    }
+
+    fn first_record(&self, author: &AuthorKey) -> Option<(RecordId, u64)> {
+        let bytes = self
+            .0
+            .range(author, 1, 1, usize::MAX)
+            .ok()?
+            .into_iter()
+            .next()?;
+        let record = decode(&bytes).ok()?;
+        (record.payload().seq == 1).then(|| (record.id(), record.payload().time))
+    }
+}
+
+/// Decodes bytes the store holds.
+pub fn decode(bytes: &[u8]) -> Result<Record, StixLogError> {
+    Record::decode(bytes).map_err(|e| StixLogError::Corrupt {
+        sha256: hex::encode(certnet_protocol::id::sha256(bytes)),
+        reason: e.to_string(),
+    })
+}
+
+/// One object version in the log's order, with the facts TAXII filters on.
+#[derive(Debug, Clone)]
+pub struct LogItem {
+    /// The log entry that added it.
+    pub index: u64,
+    /// Its position among the objects that entry adds to its collection.
+    pub sub: u32,
+    /// When this node added the entry (µs since the epoch): TAXII's `date_added`.
+    pub added_us: u64,
+    /// The object version.
+    pub version: StixVersion,
+    /// No earlier version of this object is in the collection.
+    pub first: bool,
+    /// No later version of this object is in the collection.
+    pub last: bool,
+}
+
+/// The group (all versions of all objects) a record belongs to: its own if it is a target, its
+/// target's if it is an applicable update or revoke. Empty if none.
+pub fn group_of(
+    lookup: &StoreLookup<'_>,
+    record: &Record,
+) -> Result<Vec<StixVersion>, StixLogError> {
+    let p = record.payload();
+    let target = match p.kind {
+        Kind::Incident | Kind::Indicator | Kind::Advisory | Kind::Sighting => record.clone(),
+        Kind::Update | Kind::Revoke => match p.refs.first() {
+            Some(t) => match lookup.record(t)? {
+                Some(target) if target.payload().author == p.author => target,
+                _ => return Ok(vec![]),
+            },
+            None => return Ok(vec![]),
+        },
+        Kind::Other(_) => return Ok(vec![]),
+    };
+    let referrers = lookup.referrers(&target.id())?;
+    Ok(record_versions(&target, &referrers, lookup))
+}
+
+/// The objects log entry `index` (record `record`, added at `added_us`) adds to the collection of
+/// `band` (`None`: every collection, as one bundle holds them): the band's marking-definition before
+/// the first entry, the author's identity at its first record, and the versions the record makes.
+pub fn entry_items(
+    lookup: &StoreLookup<'_>,
+    index: u64,
+    added_us: u64,
+    record: &Record,
+    band: Option<Tlp>,
+) -> Result<Vec<LogItem>, StixLogError> {
+    let mut found: Vec<(StixVersion, bool, bool)> = Vec::new();
+    if index == 0
+        && let Some(tlp) = band
+    {
+        found.push((marking_version(tlp, record.id()), true, true));
+    }
+    if record.payload().seq == 1
+        && let Some(id) = identity(&record.payload().author, &FirstIs(record))
+    {
+        found.push((id, true, true));
+    }
+    let group = group_of(lookup, record)?;
+    let in_band = |v: &StixVersion| band.is_none_or(|b| v.tlp == Some(b));
+    for (i, v) in group.iter().enumerate() {
+        if v.origin != record.id() || !in_band(v) {
+            continue;
+        }
+        let first = !group[..i].iter().any(|o| o.id == v.id && in_band(o));
+        let last = !group[i + 1..].iter().any(|o| o.id == v.id && in_band(o));
+        found.push((v.clone(), first, last));
+    }
+    Ok(found
+        .into_iter()
+        .zip(0u32..)
+        .map(|((version, first, last), sub)| LogItem {
+            index,
+            sub,
+            added_us,
+            version,
+            first,
+            last,
+        })
+        .collect())
+}
+
+/// A marking-definition as a version, placed at the first log entry.
+fn marking_version(tlp: Tlp, origin: RecordId) -> StixVersion {
+    StixVersion {
+        id: marking_id(tlp).to_owned(),
+        version_ms: 1_664_582_400_000,
+        tlp: None,
+        origin,
+        object: marking_definition(tlp),
+    }
+}
+
+/// A lookup that knows only that `record` is its author's first.
+struct FirstIs<'a>(&'a Record);
+
+impl Lookup for FirstIs<'_> {
+    fn sdo_id(&self, _: &RecordId) -> Option<String> {
+        None
+    }
+    fn first_record(&self, _: &AuthorKey) -> Option<(RecordId, u64)> {
+        Some((self.0.id(), self.0.payload().time.min(MAX_MS)))
+    }
+}
+
+/// Every object of the log whose TLP is in `tlps` and whose record kind is in `kinds` (empty: any),
+/// with the identities of their authors: the content of a full STIX export.
+pub fn log_objects(
+    store: &Store,
+    tlps: &[Tlp],
+    kinds: &[Kind],
+) -> Result<Vec<Value>, StixLogError> {
+    let lookup = StoreLookup(store);
+    let mut out = Vec::new();
+    let mut authors: BTreeSet<AuthorKey> = BTreeSet::new();
+    for entry in store.log_iter(0) {
+        let entry = entry?;
+        let record = decode(&entry.bytes)?;
+        let kind = match record.payload().kind {
+            Kind::Update | Kind::Revoke => record
+                .payload()
+                .refs
+                .first()
+                .and_then(|t| lookup.record(t).ok().flatten())
+                .map(|t| t.payload().kind.clone()),
+            ref k => Some(k.clone()),
+        };
+        if !kinds.is_empty() && kind.as_ref().is_none_or(|k| !kinds.contains(k)) {
+            continue;
+        }
+        let group = group_of(&lookup, &record)?;
+        for v in group {
+            if v.origin == record.id() && v.tlp.is_some_and(|t| tlps.contains(&t)) {
+                authors.insert(record.payload().author);
+                out.push(v.object);
+            }
+        }
+    }
+    let mut identities: Vec<Value> = authors
+        .iter()
+        .filter_map(|a| identity(a, &lookup).map(|v| v.object))
+        .collect();
+    identities.append(&mut out);
+    Ok(identities)
+}
+
+/// The bundle objects of one record: every version of its group and its author's identity.
+pub fn record_objects(store: &Store, record: &Record) -> Result<Vec<Value>, StixLogError> {
+    let lookup = StoreLookup(store);
+    let group = group_of(&lookup, record)?;
+    let mut out = Vec::with_capacity(group.len() + 1);
+    if let Some(id) = identity(&record.payload().author, &lookup) {
+        out.push(id.object);
+    }
+    out.extend(group.into_iter().map(|v| v.object));
+    if out.len() == 1 {
+        out.clear();
+    }
+    Ok(out)
+}
