@@ -802,34 +802,15 @@ async fn object(
     request: Request,
 ) -> Result<Response, TaxiiError> {
     let raw = request.uri().query().map(str::to_owned);
-    let (query, page) = page(
+    object_page(
         &state,
         &headers,
         &collection,
-        Some(&object),
+        &object,
         raw,
         Endpoint::Object,
     )
-    .await?;
-    if page.items.is_empty()
-        && query.start == (0, 0)
-        && !exists(&state, &headers, &collection, &object).await?
-    {
-        return Err(TaxiiError::not_found());
-    }
-    let list = page
-        .items
-        .iter()
-        .map(|i| i.version.object.clone())
-        .collect();
-    Ok(paged(
-        &query,
-        &page,
-        Endpoint::Object,
-        &collection,
-        "objects",
-        list,
-    ))
+    .await
 }
 
 async fn versions(
@@ -839,34 +820,51 @@ async fn versions(
     request: Request,
 ) -> Result<Response, TaxiiError> {
     let raw = request.uri().query().map(str::to_owned);
-    let (query, page) = page(
+    object_page(
         &state,
         &headers,
         &collection,
-        Some(&object),
+        &object,
         raw,
         Endpoint::Versions,
     )
-    .await?;
+    .await
+}
+
+/// A page of one object's versions: the versions themselves (`Object`) or their `modified` times
+/// (`Versions`). 404 when the collection holds no version of it at all.
+async fn object_page(
+    state: &ApiState,
+    headers: &HeaderMap,
+    collection: &str,
+    object: &str,
+    raw: Option<String>,
+    endpoint: Endpoint,
+) -> Result<Response, TaxiiError> {
+    let (query, page) = page(state, headers, collection, Some(object), raw, endpoint).await?;
     if page.items.is_empty()
         && query.start == (0, 0)
-        && !exists(&state, &headers, &collection, &object).await?
+        && !exists(state, headers, collection, object).await?
     {
         return Err(TaxiiError::not_found());
     }
-    let list = page
-        .items
-        .iter()
-        .map(|i| json!(timestamp(i.version.version_ms)))
-        .collect();
-    Ok(paged(
-        &query,
-        &page,
-        Endpoint::Versions,
-        &collection,
-        "versions",
-        list,
-    ))
+    let (key, list) = match endpoint {
+        Endpoint::Versions => (
+            "versions",
+            page.items
+                .iter()
+                .map(|i| json!(timestamp(i.version.version_ms)))
+                .collect(),
+        ),
+        _ => (
+            "objects",
+            page.items
+                .iter()
+                .map(|i| i.version.object.clone())
+                .collect(),
+        ),
+    };
+    Ok(paged(&query, &page, endpoint, collection, key, list))
 }
 
 /// Whether the collection holds any version of `object` (filters aside): an object that exists but
