@@ -490,7 +490,7 @@ impl<'a> Group<'a> {
         created: u64,
         valid_from: Option<u64>,
     ) -> Option<Value> {
-        let label = indicator_type_name(value.kind);
+        let label = value.kind.as_str();
         if value.kind == IndicatorType::Cve {
             let mut m = self.base("vulnerability", id, marking);
             m.insert("name".into(), json!(value.value));
@@ -529,7 +529,7 @@ impl<'a> Group<'a> {
         let target = self.target.id();
         let mut ids = Vec::new();
         for v in values {
-            let key = format!("observable/{}/{}", indicator_type_name(v.kind), v.value);
+            let key = format!("observable/{}/{}", v.kind.as_str(), v.value);
             let stix_type = if v.kind == IndicatorType::Cve {
                 "vulnerability"
             } else {
@@ -726,22 +726,6 @@ fn status(s: Status) -> &'static str {
     }
 }
 
-fn indicator_type_name(kind: IndicatorType) -> &'static str {
-    match kind {
-        IndicatorType::Ipv4 => "ipv4",
-        IndicatorType::Ipv6 => "ipv6",
-        IndicatorType::Cidr => "cidr",
-        IndicatorType::Domain => "domain",
-        IndicatorType::Url => "url",
-        IndicatorType::Email => "email",
-        IndicatorType::Sha256 => "sha256",
-        IndicatorType::Sha1 => "sha1",
-        IndicatorType::Md5 => "md5",
-        IndicatorType::Cve => "cve",
-        IndicatorType::Asn => "asn",
-    }
-}
-
 /// A STIX pattern string literal: single-quoted, `\` and `'` escaped with a backslash.
 fn quoted(value: &str) -> String {
     let mut out = String::with_capacity(value.len() + 2);
@@ -849,7 +833,7 @@ mod tests {
         let name = format!(
             "record/{}/observable/{}/{}",
             target.id(),
-            indicator_type_name(dropped.kind),
+            dropped.kind.as_str(),
             dropped.value
         );
         let gone: Vec<&StixVersion> = versions

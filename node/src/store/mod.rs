@@ -3,10 +3,10 @@
 //!
 //! Invariants (see ARCHITECTURE.md):
 //! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
-//! - One atomic sled batch per group of appends (one ingest batch, or one own record) across the
-//!   spaces of the main tree (`records`, `feeds`, `log`, `merkle`, `refs`): after a crash a record is
-//!   either fully in the log or absent, and the log is a prefix of what was appended. Appends of a
-//!   group are invisible to lock-free readers until the group is applied.
+//! - One atomic sled batch per group of appends (up to `MAX_GROUP` of an ingest batch, or one own
+//!   record) across the spaces of the main tree (`records`, `feeds`, `log`, `merkle`, `refs`): after
+//!   a crash a record is either fully in the log or absent, and the log is a prefix of what was
+//!   appended. Appends of a group are invisible to lock-free readers until the group is applied.
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
 //!   seq from 1 to the head and nothing above it.
 //! - No delete or overwrite of anything in the log; orphans are the only entries ever removed.

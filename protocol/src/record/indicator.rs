@@ -79,25 +79,28 @@ pub fn check_indicator(kind: IndicatorType, value: &str) -> Result<(), String> {
     } else {
         Err(format!(
             "is not a valid {}: {}",
-            type_name(kind),
+            kind.as_str(),
             expected_form(kind)
         ))
     }
 }
 
-fn type_name(kind: IndicatorType) -> &'static str {
-    match kind {
-        IndicatorType::Ipv4 => "ipv4",
-        IndicatorType::Ipv6 => "ipv6",
-        IndicatorType::Cidr => "cidr",
-        IndicatorType::Domain => "domain",
-        IndicatorType::Url => "url",
-        IndicatorType::Email => "email",
-        IndicatorType::Sha256 => "sha256",
-        IndicatorType::Sha1 => "sha1",
-        IndicatorType::Md5 => "md5",
-        IndicatorType::Cve => "cve",
-        IndicatorType::Asn => "asn",
+impl IndicatorType {
+    /// The type's name as signed (`ipv4`, `sha256`, …; its serde name).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            IndicatorType::Ipv4 => "ipv4",
+            IndicatorType::Ipv6 => "ipv6",
+            IndicatorType::Cidr => "cidr",
+            IndicatorType::Domain => "domain",
+            IndicatorType::Url => "url",
+            IndicatorType::Email => "email",
+            IndicatorType::Sha256 => "sha256",
+            IndicatorType::Sha1 => "sha1",
+            IndicatorType::Md5 => "md5",
+            IndicatorType::Cve => "cve",
+            IndicatorType::Asn => "asn",
+        }
     }
 }
 
