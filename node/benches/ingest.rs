@@ -14,7 +14,7 @@ use std::process::Command;
 use std::time::Instant;
 
 use certnet_node::ingest::{Outcome, ingest_batch};
-use certnet_node::roster::{Member, MemberName, NetworkId, Roster};
+use certnet_node::membership::{Member, MemberName, NetworkId, Roster};
 use certnet_node::store::{Ingest, Store, StoreConfig};
 use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::AuthorSecret;

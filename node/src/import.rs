@@ -18,7 +18,7 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::merkle::{Frontier, leaf_hash};
 
 use crate::ingest::{Outcome, ingest_batch};
-use crate::roster::Roster;
+use crate::membership::Roster;
 use crate::store::{Store, StoreError};
 
 /// Most entries handed to `ingest_batch` at once (one flush each).
@@ -188,7 +188,7 @@ mod tests {
     use certnet_protocol::record::{FeedPosition, sample, sign_record};
 
     use super::*;
-    use crate::roster::{Member, NetworkId};
+    use crate::membership::{Member, NetworkId};
     use crate::store::StoreConfig;
 
     fn store(dir: &Path, name: &str) -> Store {

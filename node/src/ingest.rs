@@ -6,7 +6,7 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::record::{RecordError, VerifiedRecord, verify_record};
 use rayon::prelude::*;
 
-use crate::roster::Roster;
+use crate::membership::Roster;
 use crate::store::{Ingest, Store, StoreError};
 
 /// What became of one item of a batch.
@@ -111,7 +111,7 @@ pub fn store_verified(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::{Member, MemberName, NetworkId};
+    use crate::membership::{Member, MemberName, NetworkId};
     use crate::store::StoreConfig;
     use certnet_protocol::keys::AuthorSecret;
     use certnet_protocol::record::{FeedPosition, sample, sign_record};

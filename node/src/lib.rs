@@ -1,15 +1,11 @@
 //! certnet-node: one CERT's node in the federation, and the `certnet` CLI (in `main.rs` and `cli/`).
 //!
-//! - [`datadir`]: the data directory and its files; the default location.
-//! - [`keys`]: author and node key files (Ed25519 PKCS#8 PEM, mode 0600), the node's PeerId.
-//! - [`token`]: the API bearer token file.
-//! - [`config`]: `config.toml`, validated into [`config::NodeConfig`].
-//! - [`roster`]: `roster.toml`, the federation's members, with lookups by author key and PeerId.
-//! - [`init`]: writing a new node into a data directory.
-//! - [`load`]: reading and cross-checking everything a node needs to start.
+//! - [`datadir`]: everything the node keeps on disk outside the store, and the only module that
+//!   opens those files: keys, API token, `config.toml`, `roster.toml`, init, load, mode checks.
+//! - [`membership`]: the roster as a model (members, names, lookups by author key and PeerId) and
+//!   the running node's replaceable roster; no file I/O.
 //! - [`node`]: the event loop that owns the node's state, and the [`node::NodeHandle`] to it.
 //! - [`runtime`]: running the loop and the API as owned tasks, with an ordered stop.
-//! - [`roster_cell`]: the running node's roster, replaceable without a restart.
 //! - [`net`]: libp2p networking (gossip, sync, peers, metrics), driven by the event loop.
 //! - [`store`]: the sled store (the only module that imports sled).
 //! - [`ingest`]: the one path records from others take into the store (verify, roster, append).
@@ -25,23 +21,15 @@
 //! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state and the Swarm; this crate reads no environment variables (the binary does) and installs no logger.
 
 pub mod api;
-pub mod config;
 pub mod datadir;
 pub mod export;
-mod fsutil;
 pub mod import;
 pub mod ingest;
-pub mod init;
-pub mod keys;
-pub mod load;
+pub mod membership;
 pub mod metrics;
 pub mod net;
 pub mod node;
-pub mod roster;
-pub mod roster_cell;
 pub mod runtime;
 pub mod services;
 pub mod stix;
 pub mod store;
-pub mod token;
-pub mod tomlfile;

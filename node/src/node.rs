@@ -27,32 +27,19 @@ use libp2p_identity::{Keypair, PeerId};
 use tokio::sync::{mpsc, oneshot};
 use tracing::{debug, info};
 
-use crate::load::LoadedNode;
+use crate::datadir::load::LoadedNode;
+pub use crate::membership::NodeIdentity;
+use crate::membership::RosterCell;
 use crate::net::blocklist;
 use crate::net::metrics::NetMetrics;
 use crate::net::{
     AnnounceOutcome, DialError, NetConfig, NetError, Network, PeerHeadView, PeersSnapshot,
     RosterChange, RosterReloadError, next_event,
 };
-use crate::roster::{MemberName, NetworkId};
-use crate::roster_cell::RosterCell;
 use crate::store::Store;
 
 /// How many commands may wait for the loop before senders wait too.
 pub const COMMAND_QUEUE: usize = 256;
-
-/// Who this node is: the facts every status and log line needs.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct NodeIdentity {
-    /// Member name (config.toml `name`, matching the roster).
-    pub name: MemberName,
-    /// Network id (roster.toml `network`).
-    pub network: NetworkId,
-    /// This node's author public key.
-    pub author_key: AuthorKey,
-    /// This node's libp2p PeerId.
-    pub peer_id: PeerId,
-}
 
 /// The node's answer to [`Command::Status`].
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -386,7 +373,7 @@ mod tests {
     use certnet_protocol::keys::AuthorSecret;
 
     use super::*;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
 
     fn identity() -> NodeIdentity {
         NodeIdentity {

@@ -22,14 +22,14 @@ use tracing::{error, info, warn};
 
 use crate::api::{self, ApiAuth, ApiState};
 use crate::datadir::DataDir;
-use crate::fsutil;
-use crate::load::LoadedNode;
+use crate::datadir::fsutil;
+use crate::datadir::load::LoadedNode;
+use crate::membership::RosterCell;
 use crate::metrics::Metrics;
 use crate::net::NetError;
 use crate::net::metrics::NetMetrics;
 use crate::node::Node;
 use crate::node::{NodeHandle, NodeSetup};
-use crate::roster_cell::RosterCell;
 use crate::services::{CheckpointFailure, NodeServices};
 use crate::store::{Store, StoreConfig, StoreError};
 

@@ -17,9 +17,9 @@ use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use certnet_protocol::record::{Draft, FeedPosition, RecordError, sign_record};
 use tracing::{error, info};
 
+use crate::membership::Roster;
+use crate::membership::RosterCell;
 use crate::metrics::Metrics;
-use crate::roster::Roster;
-use crate::roster_cell::RosterCell;
 use crate::store::{Store, StoreError};
 
 /// 2025-01-01T00:00:00Z in ms: a clock before this is clearly wrong.
@@ -321,7 +321,7 @@ mod tests {
     use certnet_protocol::record::{Tlp, sample};
 
     use super::*;
-    use crate::roster::{Member, NetworkId};
+    use crate::membership::{Member, NetworkId};
     use crate::store::StoreConfig;
 
     fn services(dir: &std::path::Path) -> NodeServices {

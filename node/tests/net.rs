@@ -9,13 +9,14 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use certnet_node::datadir::keys::NodeSecret;
+use certnet_node::datadir::roster_file::RosterFile as _;
 use certnet_node::ingest::{Outcome, ingest_batch};
-use certnet_node::keys::NodeSecret;
+use certnet_node::membership::RosterCell;
+use certnet_node::membership::{Member, NetworkId, Roster};
 use certnet_node::net::metrics::{NetMetrics, ReasonLabels, Via, ViaLabels};
 use certnet_node::net::{AnnounceOutcome, NetConfig, PeersSnapshot};
 use certnet_node::node::{Node, NodeHandle, NodeIdentity, NodeSetup};
-use certnet_node::roster::{Member, NetworkId, Roster};
-use certnet_node::roster_cell::RosterCell;
 use certnet_node::store::{Ingest, Store, StoreConfig};
 use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use certnet_protocol::record::{FeedPosition, VerifiedRecord, sample, sign_record};

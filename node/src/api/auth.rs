@@ -8,8 +8,8 @@ use axum::middleware::Next;
 use axum::response::{IntoResponse as _, Response};
 
 use super::{ApiError, ApiState};
-use crate::config::TaxiiConfig;
-use crate::token::ApiToken;
+use crate::datadir::config::TaxiiConfig;
+use crate::datadir::token::ApiToken;
 
 /// Who may call the API: holders of the token, and anyone reading when the API is on loopback.
 #[derive(Debug, Clone)]

@@ -18,7 +18,7 @@ use serde::de::DeserializeOwned;
 
 use super::wire::{ErrorResponse, PublishRequest, PublishResponse, StatusResponse};
 use crate::datadir::DataDir;
-use crate::token::{ApiToken, TokenError};
+use crate::datadir::token::{ApiToken, TokenError};
 
 /// How long one API call may take, connection included.
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -218,17 +218,17 @@ mod tests {
 
     use super::*;
     use crate::api::ApiAuth;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
+    use crate::datadir::token::ApiToken;
     use crate::node::{Node, NodeIdentity};
-    use crate::token::ApiToken;
     use certnet_protocol::keys::AuthorSecret;
 
     fn router() -> (axum::Router, PeerId, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let author = AuthorSecret::from_seed(&[1; 32]);
-        let mut roster = crate::roster::Roster::new("test".parse().unwrap());
+        let mut roster = crate::membership::Roster::new("test".parse().unwrap());
         roster
-            .add_member(crate::roster::Member::new(
+            .add_member(crate::membership::Member::new(
                 "CERT-T".parse().unwrap(),
                 author.public(),
                 vec![],
@@ -245,7 +245,7 @@ mod tests {
         let services = std::sync::Arc::new(
             crate::services::NodeServices::new(
                 std::sync::Arc::new(store),
-                crate::roster_cell::RosterCell::new(roster),
+                crate::membership::RosterCell::new(roster),
                 author,
                 std::sync::Arc::new(crate::metrics::Metrics::new()),
             )

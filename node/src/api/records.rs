@@ -395,8 +395,8 @@ mod tests {
     use certnet_protocol::record::sample;
 
     use super::*;
+    use crate::membership::{Member, NetworkId, Roster};
     use crate::metrics::Metrics;
-    use crate::roster::{Member, NetworkId, Roster};
     use crate::store::{Store, StoreConfig};
 
     #[test]
@@ -421,7 +421,7 @@ mod tests {
         .unwrap();
         let services = NodeServices::new(
             Arc::new(store),
-            crate::roster_cell::RosterCell::new(roster),
+            crate::membership::RosterCell::new(roster),
             author,
             Arc::new(Metrics::new()),
         )

@@ -21,7 +21,7 @@ use sha2::{Digest as _, Sha256};
 use subtle::ConstantTimeEq as _;
 
 use super::{ApiState, blocking};
-use crate::config::TaxiiCredential;
+use crate::datadir::config::TaxiiCredential;
 use crate::stix::STIX_MEDIA_TYPE;
 use crate::stix::ids::{parse_timestamp_us, timestamp, timestamp_us, uuid_from_name};
 use crate::stix::log::{LogItem, StixLogError, StoreLookup, decode, entry_items};

@@ -17,13 +17,13 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
-use crate::keys::NodeSecret;
+use crate::datadir::keys::NodeSecret;
+use crate::datadir::token::ApiToken;
+use crate::membership::{Member, NetworkId, Roster};
 use crate::metrics::Metrics;
 use crate::node::{Node, NodeIdentity};
-use crate::roster::{Member, NetworkId, Roster};
 use crate::services::PublishError;
 use crate::store::{Ingest, Store, StoreConfig, StoreError};
-use crate::token::ApiToken;
 
 const LOOPBACK: &str = "127.0.0.1:4470";
 const EVERYWHERE: &str = "0.0.0.0:4470";
@@ -56,11 +56,11 @@ struct Harness {
 
 impl Harness {
     fn new(listen: &str) -> Self {
-        Self::with_taxii(listen, crate::config::TaxiiConfig::default())
+        Self::with_taxii(listen, crate::datadir::config::TaxiiConfig::default())
     }
 
     /// A harness whose TAXII endpoint serves these consumers.
-    fn with_taxii(listen: &str, taxii: crate::config::TaxiiConfig) -> Self {
+    fn with_taxii(listen: &str, taxii: crate::datadir::config::TaxiiConfig) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let net = NetworkId::dev();
         let mut roster = Roster::new(net.clone());
@@ -84,7 +84,7 @@ impl Harness {
         let services = Arc::new(
             NodeServices::new(
                 Arc::new(store),
-                crate::roster_cell::RosterCell::new(roster),
+                crate::membership::RosterCell::new(roster),
                 author(),
                 Arc::new(Metrics::new()),
             )

@@ -3,10 +3,10 @@
 use std::net::SocketAddr;
 
 use anyhow::Context as _;
-use certnet_node::config::{DEFAULT_API_LISTEN, DEFAULT_P2P_LISTEN};
 use certnet_node::datadir::DataDir;
-use certnet_node::init::{self, InitOptions, InitReport};
-use certnet_node::roster::{DEFAULT_NETWORK, MemberName, NetworkId};
+use certnet_node::datadir::config::{DEFAULT_API_LISTEN, DEFAULT_P2P_LISTEN};
+use certnet_node::datadir::init::{self, InitOptions, InitReport};
+use certnet_node::membership::{DEFAULT_NETWORK, MemberName, NetworkId};
 use clap::Args;
 
 #[derive(Debug, Args)]

@@ -1,9 +1,9 @@
 //! `certnet keys`: this node's name, author key and PeerId, as other members need them.
 
 use anyhow::Context as _;
-use certnet_node::config::NodeConfig;
 use certnet_node::datadir::DataDir;
-use certnet_node::keys;
+use certnet_node::datadir::config::NodeConfig;
+use certnet_node::datadir::keys;
 use clap::Args;
 use serde::Serialize;
 

@@ -7,9 +7,10 @@
 
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
-use certnet_node::config::NodeConfig;
 use certnet_node::datadir::DataDir;
-use certnet_node::roster::{Member, MemberName, Roster};
+use certnet_node::datadir::config::NodeConfig;
+use certnet_node::datadir::roster_file::RosterFile as _;
+use certnet_node::membership::{Member, MemberName, Roster};
 use certnet_protocol::keys::AuthorKey;
 use clap::{Args, Subcommand};
 use libp2p::Multiaddr;

@@ -6,7 +6,8 @@ use std::io::IsTerminal as _;
 
 use anyhow::Context as _;
 use certnet_node::datadir::DataDir;
-use certnet_node::{init, load, runtime};
+use certnet_node::datadir::{init, load};
+use certnet_node::runtime;
 use clap::{Args, ValueEnum};
 use tokio::net::TcpListener;
 use tokio::signal::unix::{SignalKind, signal};

@@ -17,7 +17,7 @@ use libp2p::{
 
 use super::codec::SyncCodec;
 use super::{NetConfig, NetError, gossip};
-use crate::roster::NetworkId;
+use crate::membership::NetworkId;
 
 /// How long a sync request may take, both ways.
 pub(crate) const SYNC_REQUEST_TIMEOUT: Duration = Duration::from_secs(30);

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 
 use libp2p::PeerId;
 
-use crate::fsutil;
+use crate::datadir::fsutil;
 
 /// File name of the block list inside the data directory.
 pub const FILE_NAME: &str = "blocked-peers.txt";
@@ -80,7 +80,7 @@ pub fn save(path: &Path, peers: &BTreeSet<PeerId>) -> io::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
 
     #[test]
     fn round_trip_and_errors() {

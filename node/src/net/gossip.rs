@@ -19,7 +19,7 @@ use libp2p::gossipsub::{
 use sha2::{Digest as _, Sha256};
 
 use crate::ingest::Outcome;
-use crate::roster::NetworkId;
+use crate::membership::NetworkId;
 use crate::store::Ingest;
 
 /// Largest gossip message on every node (PROTOCOL.md §14); a record (≤ 65 664 bytes) always fits.

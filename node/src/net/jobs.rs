@@ -17,9 +17,10 @@ use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
 use super::reports::{RosterChange, RosterReloadError};
+use crate::datadir::roster_file::{RosterError, RosterFile as _};
 pub(crate) use crate::ingest::Facts;
 use crate::ingest::{Outcome, store_verified, verify_all};
-use crate::roster::{MemberName, Roster, RosterError};
+use crate::membership::{MemberName, Roster};
 use crate::store::{Store, StoreError};
 
 /// Byte budget for the records of one `Records` response, leaving room for the CBOR framing
@@ -284,8 +285,8 @@ mod tests {
     use certnet_protocol::record::{FeedPosition, VerifiedRecord, sample, sign_record};
 
     use super::*;
-    use crate::keys::NodeSecret;
-    use crate::roster::{Member, NetworkId};
+    use crate::datadir::keys::NodeSecret;
+    use crate::membership::{Member, NetworkId};
     use crate::store::{Ingest, StoreConfig};
 
     struct Fixture {

@@ -38,7 +38,7 @@ pub use reports::{
     AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,
 };
 
-use crate::config::P2pConfig;
+use crate::datadir::config::P2pConfig;
 
 /// Default idle timeout: long, so members that have nothing to say stay connected.
 pub const DEFAULT_IDLE_TIMEOUT: Duration = Duration::from_secs(60 * 60);

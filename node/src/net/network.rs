@@ -33,8 +33,8 @@ use super::reports::{
 use super::sync::{SyncClient, Want};
 use super::{NetConfig, NetError, blocklist, gossip};
 use crate::ingest::Outcome;
-use crate::roster::{MemberName, NetworkId, Roster};
-use crate::roster_cell::RosterCell;
+use crate::membership::RosterCell;
+use crate::membership::{MemberName, NetworkId, Roster};
 use crate::store::{Ingest, Store};
 
 /// Gossip messages waiting for validation; beyond this they are ignored (sync delivers them).

@@ -147,7 +147,7 @@ impl PeerTable {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
 
     #[test]
     fn redial_backs_off_and_resets_on_connect() {

@@ -5,7 +5,8 @@ use std::time::{Duration, SystemTime};
 
 use libp2p::{Multiaddr, PeerId};
 
-use crate::roster::{MemberName, NetworkId, RosterError};
+use crate::datadir::roster_file::RosterError;
+use crate::membership::{MemberName, NetworkId};
 
 /// What gossip publishing did with an announced record.
 #[derive(Debug, Clone, PartialEq, Eq)]

@@ -242,7 +242,7 @@ mod tests {
     use certnet_protocol::keys::AuthorSecret;
 
     use super::*;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
 
     fn peer(n: u8) -> PeerId {
         NodeSecret::from_seed(&[n; 32]).unwrap().peer_id()

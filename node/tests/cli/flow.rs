@@ -9,7 +9,8 @@ use std::io::{BufReader, BufWriter};
 use std::path::Path;
 use std::time::Instant;
 
-use certnet_node::roster::{Member, Roster};
+use certnet_node::datadir::roster_file::RosterFile as _;
+use certnet_node::membership::{Member, Roster};
 use certnet_protocol::chain::EquivocationProof;
 use certnet_protocol::export::{ExportHeader, ExportItem, ExportReader, ExportWriter};
 use certnet_protocol::keys::AuthorSecret;

@@ -8,8 +8,8 @@ mod util;
 use std::fs;
 use std::os::unix::fs::PermissionsExt as _;
 
+use certnet_node::datadir::init::{EnsureError, InitOptions, ensure_initialised};
 use certnet_node::datadir::{DataDir, DirError, DirState};
-use certnet_node::init::{EnsureError, InitOptions, ensure_initialised};
 use certnet_protocol::keys::AuthorKey;
 use libp2p_identity::PeerId;
 use rustix::process::Signal;
@@ -56,7 +56,11 @@ fn keys_json_has_exactly_name_author_key_and_peer_id() {
     let peer_id: PeerId = json["peer_id"].as_str().unwrap().parse().unwrap();
 
     // The roster init wrote holds exactly this member.
-    let roster = certnet_node::roster::Roster::load(&dir.file("roster.toml")).unwrap();
+    let roster =
+        <certnet_node::membership::Roster as certnet_node::datadir::roster_file::RosterFile>::load(
+            &dir.file("roster.toml"),
+        )
+        .unwrap();
     let member = roster.member_by_author(&author_key).unwrap();
     assert_eq!(member.name().as_str(), "CERT-FR");
     assert_eq!(member.peer_ids(), [peer_id]);
@@ -212,7 +216,7 @@ fn run_initialises_only_a_fresh_data_dir() {
 
     let report = ensure_initialised(&dir, &options).unwrap().unwrap();
     assert_eq!(dir.state().unwrap(), DirState::Initialised);
-    let loaded = certnet_node::load::load(&dir).unwrap();
+    let loaded = certnet_node::datadir::load::load(&dir).unwrap();
     assert_eq!(loaded.identity().author_key, report.author_key);
     assert_eq!(loaded.identity().peer_id, report.peer_id);
     assert_eq!(loaded.config().api().listen().to_string(), "127.0.0.1:4470");

@@ -12,7 +12,7 @@ use super::*;
 use crate::api::taxii::{
     API_ROOT, DATE_ADDED_FIRST, DATE_ADDED_LAST, TAXII_MEDIA_TYPE, collection_id,
 };
-use crate::config::{TaxiiConfig, TaxiiConsumer, TaxiiCredential};
+use crate::datadir::config::{TaxiiConfig, TaxiiConsumer, TaxiiCredential};
 
 const SIEM_TOKEN: &str = "siem-token-0123456789";
 const MISP_USER: &str = "misp";

@@ -12,9 +12,10 @@ use certnet_protocol::record::Tlp;
 use serde::Deserialize;
 use toml::Spanned;
 
-use crate::fsutil;
-use crate::roster::{MemberName, PUBLIC_MODE};
-use crate::tomlfile::{FileProblem, quote};
+use super::roster_file::PUBLIC_MODE;
+use crate::datadir::fsutil;
+use crate::datadir::tomlfile::{FileProblem, quote};
+use crate::membership::MemberName;
 
 /// Default address of the HTTP API: loopback only.
 pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4470";

@@ -1,33 +1,22 @@
-//! The roster: the federation's member list, kept by each operator in `roster.toml`.
+//! The federation's membership as a model: member names, network ids, members and the roster, with
+//! lookups by author key and by PeerId. No file I/O: `datadir::roster_file` reads and writes
+//! roster.toml, and the running node holds its roster in a [`RosterCell`].
 //!
 //! Per member: a name, the author public key that signs its records, the PeerIds its nodes may connect
 //! from, and optional bootstrap addresses; plus the network id that separates federations and
 //! testnets. Records by authors not in the roster are ignored and connections from PeerIds not in it
 //! refused, so lookups by author key and by PeerId are the roster's main job.
-//!
-//! ```toml
-//! network = "certnet-dev"
-//!
-//! [[member]]
-//! name = "CERT-EU"
-//! author_key = "ed25519:..."
-//! peer_ids = ["12D3KooW..."]
-//! addrs = ["/ip4/192.0.2.10/tcp/4471"]
-//! ```
+
+mod cell;
+
+pub use cell::RosterCell;
 
 use std::collections::HashMap;
 use std::fmt;
-use std::io;
-use std::path::{Path, PathBuf};
 use std::str::FromStr;
 
 use certnet_protocol::keys::AuthorKey;
 use libp2p_identity::PeerId;
-use serde::Deserialize;
-use toml::Spanned;
-
-use crate::fsutil;
-use crate::tomlfile::{FileProblem, quote};
 
 /// Network id used when none is given.
 pub const DEFAULT_NETWORK: &str = "certnet-dev";
@@ -37,9 +26,6 @@ pub const FALLBACK_MEMBER_NAME: &str = "certnet-node";
 
 /// Longest member name or network id, in characters.
 pub const MAX_NAME_CHARS: usize = 64;
-
-/// Mode of roster.toml and config.toml: not secret.
-pub(crate) const PUBLIC_MODE: u32 = 0o644;
 
 /// Why a member name or network id is not acceptable.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -189,34 +175,9 @@ impl Member {
     }
 }
 
-/// Why a roster could not be read, written or changed.
-#[derive(Debug, thiserror::Error)]
-pub enum RosterError {
-    /// The file could not be read.
-    #[error("cannot read roster {}", .path.display())]
-    Read {
-        /// The roster file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// The file could not be written.
-    #[error("cannot write roster {}", .path.display())]
-    Write {
-        /// The roster file.
-        path: PathBuf,
-        /// The I/O error.
-        source: io::Error,
-    },
-    /// The file exists already and was to be created.
-    #[error("{} already exists: refusing to overwrite the roster", .path.display())]
-    Exists {
-        /// The roster file.
-        path: PathBuf,
-    },
-    /// The file is not valid TOML or not a valid roster; says where and what to fix.
-    #[error(transparent)]
-    Invalid(FileProblem),
+/// Why a change to the roster was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MembershipError {
     /// A member with this name is already listed.
     #[error("a member named `{0}` is already in the roster")]
     DuplicateName(MemberName),
@@ -239,6 +200,19 @@ pub enum RosterError {
     /// No member has this name.
     #[error("no member named `{0}` in the roster")]
     UnknownMember(String),
+}
+
+/// Who this node is: the facts every status and log line needs.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeIdentity {
+    /// Member name (config.toml `name`, matching the roster).
+    pub name: MemberName,
+    /// Network id (roster.toml `network`).
+    pub network: NetworkId,
+    /// This node's author public key.
+    pub author_key: AuthorKey,
+    /// This node's libp2p PeerId.
+    pub peer_id: PeerId,
 }
 
 /// The federation's member list with lookups by author key and by PeerId.
@@ -289,12 +263,12 @@ impl Roster {
     }
 
     /// Adds a member, refusing a duplicate name, author key or PeerId.
-    pub fn add_member(&mut self, member: Member) -> Result<(), RosterError> {
+    pub fn add_member(&mut self, member: Member) -> Result<(), MembershipError> {
         if self.member_by_name(member.name.as_str()).is_some() {
-            return Err(RosterError::DuplicateName(member.name));
+            return Err(MembershipError::DuplicateName(member.name));
         }
         if let Some(existing) = self.member_by_author(&member.author_key) {
-            return Err(RosterError::DuplicateAuthorKey {
+            return Err(MembershipError::DuplicateAuthorKey {
                 key: member.author_key,
                 member: existing.name.clone(),
             });
@@ -306,7 +280,7 @@ impl Roster {
                 None => None,
             };
             if let Some(owner) = owner {
-                return Err(RosterError::DuplicatePeerId {
+                return Err(MembershipError::DuplicatePeerId {
                     peer_id: *peer_id,
                     member: owner,
                 });
@@ -322,12 +296,12 @@ impl Roster {
     }
 
     /// Removes the member with this name and returns it.
-    pub fn remove_member(&mut self, name: &str) -> Result<Member, RosterError> {
+    pub fn remove_member(&mut self, name: &str) -> Result<Member, MembershipError> {
         let index = self
             .members
             .iter()
             .position(|m| m.name.as_str() == name)
-            .ok_or_else(|| RosterError::UnknownMember(name.to_owned()))?;
+            .ok_or_else(|| MembershipError::UnknownMember(name.to_owned()))?;
         let removed = self.members.remove(index);
         self.reindex();
         Ok(removed)
@@ -343,161 +317,6 @@ impl Roster {
             }
         }
     }
-
-    /// Reads and validates a roster file.
-    pub fn load(path: &Path) -> Result<Self, RosterError> {
-        let text = std::fs::read_to_string(path).map_err(|source| RosterError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        Self::from_toml(path, &text)
-    }
-
-    /// Parses and validates roster text; `path` names the file in error messages.
-    pub fn from_toml(path: &Path, text: &str) -> Result<Self, RosterError> {
-        let file: RosterFile = toml::from_str(text)
-            .map_err(|err| RosterError::Invalid(FileProblem::from_toml(path, text, &err)))?;
-        let problem = |span: std::ops::Range<usize>, message: String| {
-            RosterError::Invalid(FileProblem::at(path, text, span.start, message))
-        };
-
-        let network = file.network.get_ref().parse::<NetworkId>().map_err(|err| {
-            problem(
-                file.network.span(),
-                format!("network id `{}` {err}", file.network.get_ref()),
-            )
-        })?;
-        let mut roster = Roster::new(network);
-
-        for entry in file.member {
-            let name = entry.name.get_ref().parse::<MemberName>().map_err(|err| {
-                problem(
-                    entry.name.span(),
-                    format!("member name `{}` {err}", entry.name.get_ref()),
-                )
-            })?;
-            let Some(key_text) = entry.author_key else {
-                return Err(problem(
-                    entry.name.span(),
-                    format!(
-                        "member `{name}` has no author_key (add the `author_key` that `certnet keys` prints on their node)"
-                    ),
-                ));
-            };
-            let author_key = key_text.get_ref().parse::<AuthorKey>().map_err(|err| {
-                problem(
-                    key_text.span(),
-                    format!("member `{name}` has an invalid author_key: {err}"),
-                )
-            })?;
-            let mut peer_ids = Vec::with_capacity(entry.peer_ids.len());
-            for text_id in &entry.peer_ids {
-                let peer_id = text_id.get_ref().parse::<PeerId>().map_err(|err| {
-                    problem(
-                        text_id.span(),
-                        format!(
-                            "member `{name}` has an invalid peer id `{}`: {err} (use the `peer_id` that `certnet keys` prints)",
-                            text_id.get_ref()
-                        ),
-                    )
-                })?;
-                peer_ids.push(peer_id);
-            }
-            let mut addrs = Vec::with_capacity(entry.addrs.len());
-            for addr in entry.addrs {
-                if !addr.get_ref().starts_with('/') {
-                    return Err(problem(
-                        addr.span(),
-                        format!(
-                            "member `{name}` has an invalid address `{}`: addresses are multiaddrs like \"/ip4/192.0.2.10/tcp/4471\"",
-                            addr.get_ref()
-                        ),
-                    ));
-                }
-                addrs.push(addr.into_inner());
-            }
-            let span = entry.name.span();
-            roster
-                .add_member(Member::new(name, author_key, peer_ids, addrs))
-                .map_err(|err| problem(span, err.to_string()))?;
-        }
-        Ok(roster)
-    }
-
-    /// The roster as TOML, with a header comment explaining the format.
-    pub fn to_toml(&self) -> String {
-        let mut out = format!(
-            "# certnet roster: the members of federation `{}`.\n\
-             # Every operator keeps their own copy, agreed out of band. Per member: its name, the\n\
-             # author_key and peer_ids that `certnet keys` prints on its node, and optional bootstrap\n\
-             # addrs (multiaddrs such as \"/ip4/192.0.2.10/tcp/4471\"). Records by authors not listed\n\
-             # here are ignored; connections from peer ids not listed here are refused.\n\
-             network = {}\n",
-            self.network,
-            quote(self.network.as_str())
-        );
-        for member in &self.members {
-            let list = |items: Vec<String>| {
-                let quoted: Vec<String> = items.iter().map(|s| quote(s)).collect();
-                format!("[{}]", quoted.join(", "))
-            };
-            out.push_str(&format!(
-                "\n[[member]]\nname = {}\nauthor_key = {}\npeer_ids = {}\naddrs = {}\n",
-                quote(member.name.as_str()),
-                quote(&member.author_key.to_string()),
-                list(member.peer_ids.iter().map(PeerId::to_string).collect()),
-                list(member.addrs.clone()),
-            ));
-        }
-        out
-    }
-
-    /// Writes a new roster file (mode 0644, atomically), refusing to replace an existing one.
-    pub fn write_new(&self, path: &Path) -> Result<(), RosterError> {
-        fsutil::write_new(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
-            if source.kind() == io::ErrorKind::AlreadyExists {
-                RosterError::Exists {
-                    path: path.to_owned(),
-                }
-            } else {
-                RosterError::Write {
-                    path: path.to_owned(),
-                    source,
-                }
-            }
-        })
-    }
-
-    /// Replaces the roster file atomically (for roster changes of a running federation).
-    pub fn save(&self, path: &Path) -> Result<(), RosterError> {
-        fsutil::write_replace(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
-            RosterError::Write {
-                path: path.to_owned(),
-                source,
-            }
-        })
-    }
-}
-
-/// roster.toml as written; every field keeps its place for error messages.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct RosterFile {
-    network: Spanned<String>,
-    #[serde(default)]
-    member: Vec<MemberFile>,
-}
-
-/// One `[[member]]` table as written.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct MemberFile {
-    name: Spanned<String>,
-    author_key: Option<Spanned<String>>,
-    #[serde(default)]
-    peer_ids: Vec<Spanned<String>>,
-    #[serde(default)]
-    addrs: Vec<Spanned<String>>,
 }
 
 #[cfg(test)]
@@ -505,7 +324,7 @@ mod tests {
     use certnet_protocol::keys::AuthorSecret;
 
     use super::*;
-    use crate::keys::NodeSecret;
+    use crate::datadir::keys::NodeSecret;
 
     fn key(n: u8) -> AuthorKey {
         AuthorSecret::from_seed(&[n; 32]).public()
@@ -529,17 +348,6 @@ mod tests {
         roster.add_member(member("CERT-EU", 1)).unwrap();
         roster.add_member(member("CERT-FR \"ANSSI\"", 2)).unwrap();
         roster
-    }
-
-    fn parse(text: &str) -> Result<Roster, RosterError> {
-        Roster::from_toml(Path::new("roster.toml"), text)
-    }
-
-    fn problem(text: &str) -> String {
-        match parse(text) {
-            Err(RosterError::Invalid(p)) => p.to_string(),
-            other => panic!("expected an invalid roster, got {other:?}"),
-        }
     }
 
     #[test]
@@ -596,26 +404,17 @@ mod tests {
     }
 
     #[test]
-    fn toml_round_trip() {
-        let roster = sample();
-        let text = roster.to_toml();
-        let back = parse(&text).unwrap();
-        assert_eq!(back.network(), roster.network());
-        assert_eq!(back.members(), roster.members());
-    }
-
-    #[test]
     fn add_refuses_duplicates() {
         let mut roster = sample();
         assert!(matches!(
             roster.add_member(member("CERT-EU", 9)),
-            Err(RosterError::DuplicateName(_))
+            Err(MembershipError::DuplicateName(_))
         ));
         let err = roster
             .add_member(Member::new("X".parse().unwrap(), key(1), vec![], vec![]))
             .unwrap_err();
         assert!(
-            matches!(&err, RosterError::DuplicateAuthorKey { member, .. } if member.as_str() == "CERT-EU")
+            matches!(&err, MembershipError::DuplicateAuthorKey { member, .. } if member.as_str() == "CERT-EU")
         );
         let err = roster
             .add_member(Member::new(
@@ -625,7 +424,7 @@ mod tests {
                 vec![],
             ))
             .unwrap_err();
-        assert!(matches!(err, RosterError::DuplicatePeerId { .. }));
+        assert!(matches!(err, MembershipError::DuplicatePeerId { .. }));
         let err = roster
             .add_member(Member::new(
                 "X".parse().unwrap(),
@@ -635,7 +434,7 @@ mod tests {
             ))
             .unwrap_err();
         assert!(
-            matches!(err, RosterError::DuplicatePeerId { member, .. } if member.as_str() == "X")
+            matches!(err, MembershipError::DuplicatePeerId { member, .. } if member.as_str() == "X")
         );
         assert_eq!(roster.members().len(), 2);
     }
@@ -653,56 +452,9 @@ mod tests {
         );
         assert!(matches!(
             roster.remove_member("CERT-EU"),
-            Err(RosterError::UnknownMember(_))
+            Err(MembershipError::UnknownMember(_))
         ));
         // The freed key can be added again.
         roster.add_member(member("CERT-EU", 1)).unwrap();
-    }
-
-    #[test]
-    fn file_errors_name_member_and_line() {
-        let good_key = key(1).to_string();
-        let text = "network = \"certnet-dev\"\n\n[[member]]\nname = \"CERT-EU\"\nauthor_key = \"ed25519:nope\"\n";
-        let msg = problem(text);
-        assert!(
-            msg.starts_with("roster.toml:5:14: member `CERT-EU` has an invalid author_key:"),
-            "{msg}"
-        );
-
-        let text = "network = \"Dev\"\n";
-        assert!(problem(text).starts_with("roster.toml:1:11: network id `Dev`"));
-
-        let text = format!(
-            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\nbogus = 1\n"
-        );
-        let msg = problem(&text);
-        assert!(
-            msg.starts_with("roster.toml:5:1: unknown field `bogus`"),
-            "{msg}"
-        );
-
-        let text = "network = \"n\"\n[[member]]\nname = \"A\"\n";
-        let msg = problem(text);
-        assert!(msg.contains("member `A` has no author_key"), "{msg}");
-
-        let text = format!(
-            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\n[[member]]\nname = \"B\"\nauthor_key = \"{good_key}\"\n"
-        );
-        let msg = problem(&text);
-        assert!(msg.starts_with("roster.toml:6:8: author key"), "{msg}");
-        assert!(msg.contains("as member `A`"), "{msg}");
-
-        let text = format!(
-            "network = \"n\"\n[[member]]\nname = \"A\"\nauthor_key = \"{good_key}\"\npeer_ids = [\"xyz\"]\n"
-        );
-        let msg = problem(&text);
-        assert!(
-            msg.starts_with("roster.toml:5:13: member `A` has an invalid peer id `xyz`"),
-            "{msg}"
-        );
-
-        let text = "network = \"n\"\n[[member\n";
-        let msg = problem(text);
-        assert!(msg.starts_with("roster.toml:2:"), "{msg}");
     }
 }

@@ -1,4 +1,13 @@
-//! The data directory: where a node keeps its keys, config, roster, token and (later) its store.
+//! The data directory: everything a node keeps on disk outside its store, and the only module that
+//! opens those files.
+//!
+//! - [`keys`]: author and node key files (Ed25519 PKCS#8 PEM, mode 0600), the node's PeerId.
+//! - [`token`]: the API bearer token file.
+//! - [`config`]: `config.toml`, validated into [`config::NodeConfig`].
+//! - [`roster_file`]: `roster.toml` ⇄ [`crate::membership::Roster`].
+//! - [`init`]: writing a new node into a data directory.
+//! - [`load`]: reading and cross-checking everything a node needs to start.
+//! - `fsutil`, [`tomlfile`]: atomic writes and mode checks; TOML error placement.
 //!
 //! Layout of `D`:
 //!
@@ -12,6 +21,15 @@
 //! | `api.addr`    | address the running node's API is bound to        | 0644 |
 //!
 //! `D` itself is created with mode 0700.
+
+pub mod config;
+pub(crate) mod fsutil;
+pub mod init;
+pub mod keys;
+pub mod load;
+pub mod roster_file;
+pub mod token;
+pub mod tomlfile;
 
 use std::ffi::OsStr;
 use std::io;

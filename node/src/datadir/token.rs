@@ -9,8 +9,8 @@ use std::path::{Path, PathBuf};
 use subtle::ConstantTimeEq as _;
 use zeroize::Zeroizing;
 
-use crate::fsutil::{self, PrivateReadError};
-use crate::keys::PRIVATE_MODE;
+use crate::datadir::fsutil::{self, PrivateReadError};
+use crate::datadir::keys::PRIVATE_MODE;
 
 /// Number of random bytes in a token.
 const TOKEN_BYTES: usize = 32;
@@ -159,7 +159,7 @@ mod tests {
     fn malformed_and_open_tokens_are_refused() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("api.token");
-        crate::fsutil::write_new(&path, b"short\n", PRIVATE_MODE).unwrap();
+        crate::datadir::fsutil::write_new(&path, b"short\n", PRIVATE_MODE).unwrap();
         assert!(matches!(
             ApiToken::load(&path),
             Err(TokenError::Malformed { .. })

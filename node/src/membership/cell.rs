@@ -6,7 +6,7 @@
 
 use std::sync::{Arc, PoisonError, RwLock};
 
-use crate::roster::Roster;
+use crate::membership::Roster;
 
 /// A shared, replaceable roster. Clones share the same cell.
 #[derive(Debug, Clone)]
@@ -38,7 +38,7 @@ impl RosterCell {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::roster::NetworkId;
+    use crate::membership::NetworkId;
 
     #[test]
     fn snapshots_survive_a_replace() {

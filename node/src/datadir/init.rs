@@ -10,11 +10,12 @@ use std::path::PathBuf;
 use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use libp2p_identity::PeerId;
 
-use crate::config::{ConfigError, NodeConfig};
+use super::roster_file::{RosterError, RosterFile as _};
+use crate::datadir::config::{ConfigError, NodeConfig};
+use crate::datadir::keys::{self, KeyFileError, NodeSecret};
+use crate::datadir::token::{ApiToken, TokenError};
 use crate::datadir::{DataDir, DirError, DirState};
-use crate::keys::{self, KeyFileError, NodeSecret};
-use crate::roster::{Member, MemberName, NetworkId, Roster, RosterError};
-use crate::token::{ApiToken, TokenError};
+use crate::membership::{Member, MemberName, NetworkId, Roster};
 
 /// What a new node is set up with.
 #[derive(Debug, Clone)]
@@ -121,12 +122,14 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, InitErro
     let token = ApiToken::generate()?;
 
     let mut roster = Roster::new(options.network.clone());
-    roster.add_member(Member::new(
-        options.name.clone(),
-        author_key,
-        vec![peer_id],
-        Vec::new(),
-    ))?;
+    roster
+        .add_member(Member::new(
+            options.name.clone(),
+            author_key,
+            vec![peer_id],
+            Vec::new(),
+        ))
+        .map_err(RosterError::from)?;
     let mut config = NodeConfig::new(options.name.clone());
     if let Some(listen) = options.api_listen {
         config = config.with_api_listen(listen);

@@ -8,12 +8,12 @@ use std::path::PathBuf;
 use certnet_protocol::keys::{AuthorKey, AuthorSecret};
 use tracing::warn;
 
-use crate::config::{ConfigError, NodeConfig};
+use super::roster_file::{RosterError, RosterFile as _};
+use crate::datadir::config::{ConfigError, NodeConfig};
+use crate::datadir::keys::{self, KeyFileError, NodeSecret};
+use crate::datadir::token::{ApiToken, TokenError};
 use crate::datadir::{DataDir, DirError};
-use crate::keys::{self, KeyFileError, NodeSecret};
-use crate::node::NodeIdentity;
-use crate::roster::{MemberName, Roster, RosterError};
-use crate::token::{ApiToken, TokenError};
+use crate::membership::{MemberName, NodeIdentity, Roster};
 
 /// Why a data directory could not be loaded.
 #[derive(Debug, thiserror::Error)]

@@ -12,7 +12,7 @@ use ed25519_dalek::ed25519::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _
 use libp2p_identity::{Keypair, PeerId};
 use zeroize::Zeroizing;
 
-use crate::fsutil::{self, PrivateReadError};
+use crate::datadir::fsutil::{self, PrivateReadError};
 
 /// Mode of every secret file a node writes.
 pub(crate) const PRIVATE_MODE: u32 = 0o600;
@@ -242,7 +242,7 @@ mod tests {
     fn garbage_is_malformed() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("author.key");
-        crate::fsutil::write_new(&path, b"hello", PRIVATE_MODE).unwrap();
+        crate::datadir::fsutil::write_new(&path, b"hello", PRIVATE_MODE).unwrap();
         assert!(matches!(
             load_author_key(&path),
             Err(KeyFileError::Malformed { .. })
