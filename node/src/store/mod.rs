@@ -13,7 +13,11 @@
 //! - Added times (`log` values) never decrease along the log, even when the wall clock steps back.
 //! - A failed flush or write poisons the store: every later write fails with `Poisoned`.
 
+mod append;
+mod bands;
 mod keys;
+mod orphans;
+mod read;
 mod space;
 
 use std::collections::HashMap;
@@ -22,15 +26,14 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{SystemTime, UNIX_EPOCH};
 
-use certnet_protocol::chain::{EquivocationProof, check_link};
 use certnet_protocol::id::{Hash, RecordId};
 use certnet_protocol::keys::AuthorKey;
-use certnet_protocol::merkle::{self, NodeSource, ProofError, leaf_hash};
-use certnet_protocol::record::{VerifiedRecord, verify_record};
-use certnet_protocol::sync::Head;
+use certnet_protocol::merkle::{NodeSource, leaf_hash};
 
-use keys::{feed_key, log_value, merkle_key, split_log_value, u64_be};
+pub use bands::BandSet;
+use keys::{merkle_key, split_log_value, u64_be};
 use space::Space;
+use tokio::sync::watch;
 
 /// How to open a store.
 #[derive(Debug, Clone)]
@@ -146,6 +149,8 @@ struct Group {
     feeds: HashMap<(AuthorKey, u64), RecordId>,
     /// Merkle nodes (leaf hashes included) this group's appends created.
     nodes: HashMap<(u32, u64), Hash>,
+    /// `(band, author)` pairs whose first entry this group indexes.
+    idents: std::collections::HashSet<(u8, AuthorKey)>,
     /// Log size once the group is applied: the index of the next append.
     size: u64,
 }
@@ -167,14 +172,19 @@ pub struct Store {
     log: Space,
     merkle_nodes: Space,
     refs: Space,
+    bands: Space,
+    idents: Space,
     orphans: sled::Tree,
     forks: sled::Tree,
     checkpoints: sled::Tree,
+    meta: sled::Tree,
     net: String,
     max_orphans: u64,
     size: AtomicU64,
     poisoned: AtomicBool,
     writer: Mutex<Writer>,
+    /// The log size readers can see, for those waiting on appends (the live stream).
+    appended: watch::Sender<u64>,
 }
 
 /// Reads committed Merkle nodes. Leaf hashes (level 0) are not stored: they are computed from the
@@ -238,10 +248,13 @@ impl Store {
             log: space(b'l'),
             merkle_nodes: space(b'm'),
             refs: space(b'x'),
+            bands: space(b'b'),
+            idents: space(b'i'),
             main,
             orphans: tree("orphans")?,
             forks: tree("forks")?,
             checkpoints: tree("checkpoints")?,
+            meta: tree("meta")?,
             db,
             net: config.net.clone(),
             max_orphans: config.max_orphans,
@@ -254,6 +267,7 @@ impl Store {
                 last_added_us: 0,
                 group: Group::default(),
             }),
+            appended: watch::Sender::new(0),
         };
         store.recover()?;
         Ok(store)
@@ -278,6 +292,8 @@ impl Store {
             }
         };
         self.size.store(size, Ordering::SeqCst);
+        self.appended.send_replace(size);
+        self.rebuild_bands_if_stale(size)?;
         let mut w = self.lock();
         w.last_added_us = last_added_us;
         w.group.size = size;
@@ -359,69 +375,6 @@ impl Store {
         }
     }
 
-    /// Ingests one verified record (gossip, sync, import). Not durable until [`Store::flush`].
-    pub fn ingest(&self, record: VerifiedRecord) -> Result<Ingest, StoreError> {
-        self.check_writable()?;
-        let mut w = self.lock();
-        let outcome = self.ingest_locked(&mut w, record);
-        self.commit(&mut w)?;
-        outcome
-    }
-
-    /// Ingests many records and flushes once (group commit).
-    pub fn ingest_batch(&self, records: Vec<VerifiedRecord>) -> Result<Vec<Ingest>, StoreError> {
-        self.check_writable()?;
-        let outcomes = {
-            let mut w = self.lock();
-            let outcomes = records
-                .into_iter()
-                .map(|r| {
-                    let outcome = self.ingest_locked(&mut w, r);
-                    if w.group.records.len() >= MAX_GROUP {
-                        self.commit(&mut w)?;
-                    }
-                    outcome
-                })
-                .collect::<Result<Vec<_>, _>>();
-            // What was appended before an error is valid: it is applied either way.
-            self.commit(&mut w)?;
-            outcomes?
-        };
-        self.flush()?;
-        Ok(outcomes)
-    }
-
-    /// Signs and appends this node's own next record, durably, in one step under the writer lock so
-    /// a seq is never signed twice. `make` gets the author's head and returns the signed record.
-    pub fn append_own<E>(
-        &self,
-        author: AuthorKey,
-        make: impl FnOnce(Option<(u64, RecordId)>) -> Result<VerifiedRecord, E>,
-    ) -> Result<Result<(VerifiedRecord, u64), E>, StoreError> {
-        self.check_writable()?;
-        let mut w = self.lock();
-        if w.frozen.contains_key(&author) {
-            return Err(StoreError::Corrupt(
-                "this node's own author key is frozen after a fork".into(),
-            ));
-        }
-        let head = w.heads.get(&author).copied();
-        let record = match make(head) {
-            Ok(r) => r,
-            Err(e) => return Ok(Err(e)),
-        };
-        if let Err(e) = check_link(head, &record) {
-            return Err(StoreError::Corrupt(format!(
-                "own record does not extend the feed head: {e}"
-            )));
-        }
-        let index = self.append_locked(&mut w, &record)?;
-        self.commit(&mut w)?;
-        drop(w);
-        self.flush()?;
-        Ok(Ok((record, index)))
-    }
-
     /// Applies the writer's pending group to sled in one atomic batch and makes it visible.
     fn commit(&self, w: &mut Writer) -> Result<(), StoreError> {
         if w.group.records.is_empty() {
@@ -442,443 +395,13 @@ impl Store {
             });
         }
         self.size.store(size, Ordering::SeqCst);
+        self.appended.send_replace(size);
         Ok(())
     }
 
-    fn ingest_locked(&self, w: &mut Writer, record: VerifiedRecord) -> Result<Ingest, StoreError> {
-        let author = record.author();
-        let seq = record.seq();
-        if w.frozen.contains_key(&author) {
-            return Ok(Ingest::Frozen);
-        }
-        if w.group.records.contains_key(&record.id())
-            || self
-                .records
-                .contains_key(record.id().as_bytes())
-                .map_err(sled_err("read records"))?
-        {
-            return Ok(Ingest::Duplicate);
-        }
-        let head = w.heads.get(&author).copied();
-        let head_seq = head.map_or(0, |h| h.0);
-        if seq <= head_seq {
-            // We hold a different record at this seq: equivocation.
-            let other = self.feed_record(w, author, seq)?;
-            return self.record_fork(w, other, record);
-        }
-        if seq > head_seq + 1 || check_link(head, &record).is_err() {
-            return self.keep_orphan(w, record, head_seq + 1);
-        }
-        let index = self.append_locked(w, &record)?;
-        if let Some(stale) = self.take_orphan(w, author, seq)?
-            && stale != record.bytes()
-        {
-            // An orphan at this seq that did not link: the author signed two records here.
-            let other = self.reverify(&stale)?;
-            return self.record_fork(w, other, record);
-        }
-        let unblocked = self.drain_orphans(w, author)?;
-        Ok(Ingest::Appended { index, unblocked })
-    }
-
-    /// Removes and returns the orphan kept at `author`/`seq`, if any.
-    fn take_orphan(
-        &self,
-        w: &mut Writer,
-        author: AuthorKey,
-        seq: u64,
-    ) -> Result<Option<Vec<u8>>, StoreError> {
-        if w.orphans == 0 {
-            return Ok(None);
-        }
-        match self.orphans.remove(feed_key(&author, seq)) {
-            Ok(Some(v)) => {
-                w.orphans = w.orphans.saturating_sub(1);
-                Ok(Some(v.to_vec()))
-            }
-            Ok(None) => Ok(None),
-            Err(e) => self.poison(StoreError::Sled {
-                context: "remove orphan",
-                error: e,
-            }),
-        }
-    }
-
-    /// Appends a record known to extend its author's chain to the writer's pending group.
-    fn append_locked(&self, w: &mut Writer, record: &VerifiedRecord) -> Result<u64, StoreError> {
-        let index = w.group.size;
-        let id = record.id();
-        let nodes = match merkle::append(&Pending(self, &w.group), index, leaf_hash(record.bytes()))
-        {
-            Ok(n) => n,
-            Err(e) => return self.poison(e),
-        };
-        let added_us = now_us().max(w.last_added_us);
-        let group = &mut w.group;
-        let batch = &mut group.batch;
-        // records: id → log index (8, big-endian) ‖ signed bytes.
-        let mut value = Vec::with_capacity(8 + record.bytes().len());
-        value.extend_from_slice(&index.to_be_bytes());
-        value.extend_from_slice(record.bytes());
-        batch.insert(self.records.key(id.as_bytes()), value);
-        batch.insert(
-            self.feeds.key(&feed_key(&record.author(), record.seq())),
-            id.as_bytes(),
-        );
-        batch.insert(
-            self.log.key(&index.to_be_bytes()),
-            &log_value(&id, added_us)[..],
-        );
-        for (level, i, hash) in nodes.iter().filter(|n| n.0 > 0) {
-            batch.insert(self.merkle_nodes.key(&merkle_key(*level, *i)), &hash[..]);
-        }
-        for target in &record.payload().refs {
-            batch.insert(self.refs.key(&keys::ref_key(target, index)), id.as_bytes());
-        }
-        for (level, i, hash) in nodes {
-            group.nodes.insert((level, i), hash);
-        }
-        group.records.insert(id, record.bytes().to_vec());
-        group.feeds.insert((record.author(), record.seq()), id);
-        group.size = index + 1;
-        w.heads.insert(record.author(), (record.seq(), id));
-        w.last_added_us = added_us;
-        Ok(index)
-    }
-
-    fn keep_orphan(
-        &self,
-        w: &mut Writer,
-        record: VerifiedRecord,
-        need_from: u64,
-    ) -> Result<Ingest, StoreError> {
-        let key = feed_key(&record.author(), record.seq());
-        if let Some(existing) = self.orphans.get(key).map_err(sled_err("read orphans"))? {
-            if existing.as_ref() == record.bytes() {
-                return Ok(Ingest::Duplicate);
-            }
-            let other = self.reverify(&existing)?;
-            // Two different orphans at one seq: equivocation, provable now.
-            return self.record_fork(w, other, record);
-        }
-        if w.orphans >= self.max_orphans {
-            return Ok(Ingest::OrphanLimit);
-        }
-        if let Err(e) = self.orphans.insert(key, record.bytes()) {
-            return self.poison(StoreError::Sled {
-                context: "insert orphan",
-                error: e,
-            });
-        }
-        w.orphans += 1;
-        Ok(Ingest::Orphan { need_from })
-    }
-
-    /// Appends the author's waiting orphans that now extend the chain.
-    fn drain_orphans(&self, w: &mut Writer, author: AuthorKey) -> Result<u64, StoreError> {
-        let mut appended = 0;
-        while let Some(&(seq, id)) = w.heads.get(&author) {
-            let Some(bytes) = self.take_orphan(w, author, seq + 1)? else {
-                break;
-            };
-            let record = self.reverify(&bytes)?;
-            if check_link(Some((seq, id)), &record).is_err() {
-                // Its prev is some other record at our head's seq: the author forked, but we do not
-                // hold that record, so there is no proof yet. Sync will bring it or not.
-                tracing::warn!(author = %author, seq = seq + 1, "orphan does not link to the head; dropped");
-                break;
-            }
-            self.append_locked(w, &record)?;
-            appended += 1;
-        }
-        Ok(appended)
-    }
-
-    fn record_fork(
-        &self,
-        w: &mut Writer,
-        a: VerifiedRecord,
-        b: VerifiedRecord,
-    ) -> Result<Ingest, StoreError> {
-        let (author, seq) = (a.author(), a.seq());
-        let proof = EquivocationProof::new(a, b)
-            .map_err(|e| StoreError::Corrupt(format!("fork proof from stored records: {e}")))?;
-        if let Err(e) = self.forks.insert(feed_key(&author, seq), proof.to_cbor()) {
-            return self.poison(StoreError::Sled {
-                context: "insert fork proof",
-                error: e,
-            });
-        }
-        w.frozen.entry(author).or_insert(seq);
-        tracing::error!(author = %author, seq, "author signed two records at one seq: frozen, proof kept");
-        Ok(Ingest::Fork { author, seq })
-    }
-
-    /// Bytes written by this store are re-verified before reuse in a proof or an append.
-    fn reverify(&self, bytes: &[u8]) -> Result<VerifiedRecord, StoreError> {
-        verify_record(bytes, &self.net)
-            .map_err(|e| StoreError::Corrupt(format!("stored record no longer verifies: {e}")))
-    }
-
-    fn feed_record(
-        &self,
-        w: &Writer,
-        author: AuthorKey,
-        seq: u64,
-    ) -> Result<VerifiedRecord, StoreError> {
-        if let Some(id) = w.group.feeds.get(&(author, seq))
-            && let Some(bytes) = w.group.records.get(id)
-        {
-            return self.reverify(bytes);
-        }
-        let id = self
-            .feeds
-            .get(&feed_key(&author, seq))
-            .map_err(sled_err("read feeds"))?
-            .ok_or_else(|| {
-                StoreError::Corrupt(format!("feed of {author} has a hole at seq {seq}"))
-            })?;
-        let bytes = self.named_record(&id, || {
-            StoreError::Corrupt("feed names a missing record".into())
-        })?;
-        self.reverify(&bytes)
-    }
-
-    // ---- reads ----
-
-    /// Number of log entries.
-    pub fn log_size(&self) -> u64 {
-        self.size.load(Ordering::SeqCst)
-    }
-
-    /// The signed bytes of a record.
-    pub fn get(&self, id: &RecordId) -> Result<Option<Vec<u8>>, StoreError> {
-        let v = self
-            .records
-            .get(id.as_bytes())
-            .map_err(sled_err("read records"))?;
-        Ok(v.and_then(|v| v.get(8..).map(<[u8]>::to_vec)))
-    }
-
-    /// The log index of a record.
-    pub fn position(&self, id: &RecordId) -> Result<Option<u64>, StoreError> {
-        let v = self
-            .records
-            .get(id.as_bytes())
-            .map_err(sled_err("read records"))?;
-        Ok(v.and_then(|v| v.get(..8).and_then(u64_be)))
-    }
-
-    /// The signed bytes of a record another entry names; `missing` says what it means if absent.
-    fn named_record(
-        &self,
-        id: &[u8],
-        missing: impl FnOnce() -> StoreError,
-    ) -> Result<Vec<u8>, StoreError> {
-        let v = self.records.get(id).map_err(sled_err("read records"))?;
-        v.and_then(|v| v.get(8..).map(<[u8]>::to_vec))
-            .ok_or_else(missing)
-    }
-
-    /// Signed bytes of the logged records that name `target` in their refs, in log order.
-    pub fn referrers(&self, target: &RecordId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::new();
-        for item in self.refs.scan_prefix(target.as_bytes()) {
-            let (_, id) = item.map_err(sled_err("read refs"))?;
-            let bytes = self.named_record(&id, || {
-                StoreError::Corrupt("refs names a missing record".into())
-            })?;
-            out.push(bytes.to_vec());
-        }
-        Ok(out)
-    }
-
-    /// One author's head.
-    pub fn head(&self, author: &AuthorKey) -> Option<(u64, RecordId)> {
-        self.lock().heads.get(author).copied()
-    }
-
-    /// Every author's head, sorted by author.
-    pub fn heads(&self) -> Vec<Head> {
-        let mut heads: Vec<Head> = self
-            .lock()
-            .heads
-            .iter()
-            .map(|(a, (seq, id))| Head {
-                author: *a,
-                seq: *seq,
-                id: *id,
-            })
-            .collect();
-        heads.sort_by_key(|h| h.author);
-        heads
-    }
-
-    /// Records of `author` from `from_seq`, at most `max` of them and `max_bytes` in total (at least one
-    /// if any exists).
-    pub fn range(
-        &self,
-        author: &AuthorKey,
-        from_seq: u64,
-        max: usize,
-        max_bytes: usize,
-    ) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = Vec::new();
-        let mut bytes = 0;
-        for item in self.feeds.range_from(&feed_key(author, from_seq)).take(max) {
-            let (k, id) = item.map_err(sled_err("read feeds"))?;
-            if k[..32] != author.as_bytes()[..] {
-                break;
-            }
-            let rec = self.named_record(&id, || {
-                StoreError::Corrupt("feed names a missing record".into())
-            })?;
-            if !out.is_empty() && bytes + rec.len() > max_bytes {
-                break;
-            }
-            bytes += rec.len();
-            out.push(rec.to_vec());
-        }
-        Ok(out)
-    }
-
-    /// Log entries from `from` on, in order.
-    pub fn log_iter(&self, from: u64) -> impl Iterator<Item = Result<LogEntry, StoreError>> + '_ {
-        self.log.range_from(&from.to_be_bytes()).map(move |item| {
-            let (k, v) = item.map_err(sled_err("read log"))?;
-            let index = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad log key".into()))?;
-            let (id, added_us) = split_log_value(&v)
-                .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} is malformed")))?;
-            let bytes = self.named_record(id.as_bytes(), || {
-                StoreError::Corrupt(format!("log entry {index} names a missing record"))
-            })?;
-            Ok(LogEntry {
-                index,
-                added_us,
-                bytes,
-            })
-        })
-    }
-
-    /// When this node added log entry `index` (microseconds since the Unix epoch), if it exists.
-    pub fn added_us(&self, index: u64) -> Result<Option<u64>, StoreError> {
-        if index >= self.log_size() {
-            return Ok(None);
-        }
-        Ok(Some(self.log_entry_at(index)?.1))
-    }
-
-    /// The record id and added time of log entry `index`, which must exist.
-    fn log_entry_at(&self, index: u64) -> Result<(RecordId, u64), StoreError> {
-        let v = self
-            .log
-            .get(&index.to_be_bytes())
-            .map_err(sled_err("read log"))?
-            .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} missing")))?;
-        split_log_value(&v)
-            .ok_or_else(|| StoreError::Corrupt(format!("log entry {index} is malformed")))
-    }
-
-    /// The Merkle root of the first `size` entries.
-    pub fn root(&self, size: u64) -> Result<Hash, StoreError> {
-        merkle::root(&Nodes(self), size)
-    }
-
-    /// Inclusion proof of entry `index` in the tree of `size` entries.
-    pub fn inclusion_proof(
-        &self,
-        index: u64,
-        size: u64,
-    ) -> Result<Vec<Hash>, ProofError<StoreError>> {
-        self.check_size(size)?;
-        merkle::inclusion_proof(&Nodes(self), index, size)
-    }
-
-    /// Consistency proof between tree sizes `old` and `new`.
-    pub fn consistency_proof(
-        &self,
-        old: u64,
-        new: u64,
-    ) -> Result<Vec<Hash>, ProofError<StoreError>> {
-        self.check_size(new)?;
-        merkle::consistency_proof(&Nodes(self), old, new)
-    }
-
-    fn check_size(&self, size: u64) -> Result<(), ProofError<StoreError>> {
-        let have = self.log_size();
-        if size > have {
-            return Err(ProofError::IndexOutOfRange {
-                index: size,
-                size: have,
-            });
-        }
-        Ok(())
-    }
-
-    /// Keeps a signed checkpoint note for tree size `size`.
-    pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
-        self.check_writable()?;
-        if let Err(e) = self.checkpoints.insert(size.to_be_bytes(), note.as_bytes()) {
-            return self.poison(StoreError::Sled {
-                context: "insert checkpoint",
-                error: e,
-            });
-        }
-        self.flush()
-    }
-
-    /// The newest checkpoint: (size, note).
-    pub fn latest_checkpoint(&self) -> Result<Option<(u64, String)>, StoreError> {
-        let Some((k, v)) = self
-            .checkpoints
-            .last()
-            .map_err(sled_err("read checkpoints"))?
-        else {
-            return Ok(None);
-        };
-        let size = u64_be(&k).ok_or_else(|| StoreError::Corrupt("bad checkpoint key".into()))?;
-        let note = String::from_utf8(v.to_vec())
-            .map_err(|_| StoreError::Corrupt("checkpoint is not text".into()))?;
-        Ok(Some((size, note)))
-    }
-
-    /// The checkpoint at exactly `size`, if one was made.
-    pub fn checkpoint_at(&self, size: u64) -> Result<Option<String>, StoreError> {
-        let v = self
-            .checkpoints
-            .get(size.to_be_bytes())
-            .map_err(sled_err("read checkpoints"))?;
-        v.map(|v| {
-            String::from_utf8(v.to_vec())
-                .map_err(|_| StoreError::Corrupt("checkpoint is not text".into()))
-        })
-        .transpose()
-    }
-
-    /// Every fork proof (encoded), by author and seq.
-    pub fn forks(&self) -> Result<Vec<Vec<u8>>, StoreError> {
-        self.forks
-            .iter()
-            .values()
-            .map(|v| v.map(|v| v.to_vec()).map_err(sled_err("read forks")))
-            .collect()
-    }
-
-    /// Authors frozen after a fork, with the seq they forked at.
-    pub fn frozen(&self) -> Vec<(AuthorKey, u64)> {
-        let mut f: Vec<_> = self.lock().frozen.iter().map(|(a, s)| (*a, *s)).collect();
-        f.sort();
-        f
-    }
-
-    /// Records waiting for their predecessors.
-    pub fn orphan_count(&self) -> u64 {
-        self.lock().orphans
-    }
-
-    /// Bytes the database occupies on disk.
-    pub fn size_on_disk(&self) -> Result<u64, StoreError> {
-        self.db.size_on_disk().map_err(sled_err("size on disk"))
+    /// The log size readers can see, updated after every applied group: wait on it for appends.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.appended.subscribe()
     }
 }
 

@@ -52,6 +52,11 @@ impl Space {
             .map(|item| item.map(|(k, v)| (IVec::from(&k[1..]), v)))
     }
 
+    /// Applies a batch built with [`Space::key`] keys (atomic, like any batch on the main tree).
+    pub(super) fn apply(&self, batch: sled::Batch) -> sled::Result<()> {
+        self.tree.apply_batch(batch)
+    }
+
     /// The entry with the greatest key in this space.
     pub(super) fn last(&self) -> sled::Result<Option<(IVec, IVec)>> {
         self.scan_prefix(&[]).next_back().transpose()

@@ -7,7 +7,11 @@ use certnet_protocol::merkle::{Frontier, verify_consistency, verify_inclusion};
 use certnet_protocol::record::{FeedPosition, sample, sign_record};
 use proptest::prelude::*;
 
+use super::keys::log_value;
 use super::*;
+use certnet_protocol::chain::EquivocationProof;
+use certnet_protocol::merkle::leaf_hash;
+use certnet_protocol::record::{VerifiedRecord, verify_record};
 
 const NET: &str = "certnet-test";
 
@@ -334,6 +338,138 @@ fn referrers_are_indexed_in_log_order() {
         vec![r.bytes().to_vec()]
     );
     assert!(store.referrers(&a[1].id()).unwrap().is_empty());
+}
+
+/// A record of `secret` at `seq` after `prev` with this kind, TLP and refs.
+fn signed(
+    secret: &AuthorSecret,
+    seq: u64,
+    prev: Option<RecordId>,
+    tlp: certnet_protocol::record::Tlp,
+    kind_refs: Option<(certnet_protocol::record::Kind, RecordId)>,
+) -> VerifiedRecord {
+    use certnet_protocol::record::{Content, Kind, Revoke};
+    let mut draft = sample::incident(seq);
+    draft.tlp = tlp;
+    if let Some((kind, target)) = kind_refs {
+        draft.refs = vec![target];
+        draft.content = match kind {
+            Kind::Revoke => Content::Revoke(Revoke {
+                reason: "withdrawn".into(),
+            }),
+            _ => unreachable!("only revokes here"),
+        };
+        draft.kind = kind;
+    }
+    let at = FeedPosition {
+        seq,
+        prev,
+        time: seq,
+    };
+    sign_record(NET, draft, at, secret).unwrap()
+}
+
+#[test]
+fn the_band_index_lists_each_band_and_where_authors_enter_it() {
+    use certnet_protocol::record::{Kind, Tlp};
+    let dir = tempfile::tempdir().unwrap();
+    let a = AuthorSecret::from_seed(&[1; 32]);
+    let b = AuthorSecret::from_seed(&[2; 32]);
+    let a1 = signed(&a, 1, None, Tlp::Amber, None);
+    let b1 = signed(&b, 1, None, Tlp::Clear, None);
+    let a2 = signed(&a, 2, Some(a1.id()), Tlp::Clear, None);
+    let a3 = signed(
+        &a,
+        3,
+        Some(a2.id()),
+        Tlp::Amber,
+        Some((Kind::Revoke, a1.id())),
+    );
+    let b2 = signed(&b, 2, Some(b1.id()), Tlp::Green, None);
+    {
+        let store = Store::open(&config(dir.path())).unwrap();
+        // One batch: later appends find their targets in the writer's pending group.
+        store
+            .ingest_batch(vec![a1.clone(), b1, a2, a3, b2])
+            .unwrap();
+        let list = |bands: BandSet, from: u64| -> Vec<u64> {
+            store
+                .band_entries(bands, from)
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(list(BandSet::one(Tlp::Clear), 0), [1, 2, 3]);
+        assert_eq!(list(BandSet::one(Tlp::Green), 0), [3, 4]);
+        assert_eq!(list(BandSet::one(Tlp::Amber), 0), [0, 3]);
+        assert_eq!(list(BandSet::of([Tlp::Clear, Tlp::Amber]), 0), [0, 1, 2, 3]);
+        assert_eq!(list(BandSet::of([Tlp::Clear, Tlp::Amber]), 2), [2, 3]);
+        assert!(list(BandSet::one(Tlp::AmberStrict), 0).is_empty());
+        assert_eq!(
+            store.first_in_band(Tlp::Clear, &a.public()).unwrap(),
+            Some(2)
+        );
+        assert_eq!(
+            store.first_in_band(Tlp::Amber, &a.public()).unwrap(),
+            Some(0)
+        );
+        assert_eq!(store.first_in_band(Tlp::Green, &a.public()).unwrap(), None);
+        assert_eq!(
+            store.first_in_band(Tlp::Green, &b.public()).unwrap(),
+            Some(4)
+        );
+    }
+    // A store whose index predates this version (or is damaged) rebuilds it at open, identically.
+    {
+        let db = sled::open(dir.path().join("db")).unwrap();
+        db.open_tree("meta")
+            .unwrap()
+            .remove(bands::INDEX_VERSION_KEY)
+            .unwrap();
+        let main = db.open_tree("log").unwrap();
+        let stale: Vec<_> = main.scan_prefix(b"b").keys().map(Result::unwrap).collect();
+        for k in stale {
+            main.remove(k).unwrap();
+        }
+        db.flush().unwrap();
+    }
+    let store = Store::open(&config(dir.path())).unwrap();
+    let clear: Vec<u64> = store
+        .band_entries(BandSet::one(Tlp::Clear), 0)
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(clear, [1, 2, 3]);
+    assert_eq!(
+        store.first_in_band(Tlp::Clear, &a.public()).unwrap(),
+        Some(2)
+    );
+}
+
+#[test]
+fn added_after_finds_the_first_later_entry_and_appends_are_announced() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let mut appended = store.subscribe();
+    assert_eq!(*appended.borrow_and_update(), 0);
+    let records = chain(1, 4, 0);
+    for r in &records {
+        store.ingest(r.clone()).unwrap();
+    }
+    assert!(appended.has_changed().unwrap());
+    assert_eq!(*appended.borrow_and_update(), 4);
+    let times: Vec<u64> = (0..4)
+        .map(|i| store.added_us(i).unwrap().unwrap())
+        .collect();
+    assert_eq!(store.first_added_after(0).unwrap(), 0);
+    assert_eq!(store.first_added_after(times[3]).unwrap(), 4);
+    let after_second = store.first_added_after(times[1]).unwrap();
+    assert!(
+        after_second >= 2
+            && times[..after_second as usize]
+                .iter()
+                .all(|t| *t <= times[1])
+    );
+    assert_eq!(store.entry(3).unwrap().unwrap().bytes, records[3].bytes());
+    assert!(store.entry(4).unwrap().is_none());
 }
 
 #[test]
