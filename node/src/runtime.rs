@@ -20,7 +20,8 @@ use tokio::task::{JoinError, JoinHandle};
 use tokio::time::MissedTickBehavior;
 use tracing::{error, info, warn};
 
-use crate::api::{self, ApiAuth, ApiState};
+use crate::api::serve::{Listener, TlsSetupError, tls_acceptor};
+use crate::api::{self, AccessPolicy, ApiState};
 use crate::datadir::DataDir;
 use crate::datadir::fsutil;
 use crate::datadir::load::LoadedNode;
@@ -100,6 +101,17 @@ pub enum RunError {
     /// The API server failed.
     #[error("the HTTP API server failed")]
     Api(#[source] io::Error),
+    /// HTTPS could not be set up from `[api] tls_cert` and `tls_key`.
+    #[error("cannot serve HTTPS")]
+    Tls(#[source] TlsSetupError),
+    /// The HTTPS listener could not be bound.
+    #[error("cannot listen for HTTPS on {addr} (change [api] tls_listen in config.toml)")]
+    BindTls {
+        /// The address.
+        addr: std::net::SocketAddr,
+        /// The I/O error.
+        source: io::Error,
+    },
     /// A task ended before it was asked to.
     #[error("the {0} stopped unexpectedly")]
     Stopped(&'static str),
@@ -156,16 +168,18 @@ pub async fn run(
     listener: TcpListener,
     shutdown: impl Future<Output = ()>,
 ) -> Result<(), RunError> {
-    let api_addr_file = node.data_dir().api_addr();
+    let addr_files = [node.data_dir().api_addr(), node.data_dir().api_tls_addr()];
     let mut wrote_api_addr = false;
     let result = run_tasks(node, listener, shutdown, &mut wrote_api_addr).await;
     // Only our own: a node that failed to start (say, on a store another node holds) must not remove
     // the running node's api.addr.
     if wrote_api_addr {
-        match std::fs::remove_file(&api_addr_file) {
-            Ok(()) => {}
-            Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-            Err(err) => warn!(path = %api_addr_file.display(), %err, "cannot remove api.addr"),
+        for file in addr_files {
+            match std::fs::remove_file(&file) {
+                Ok(()) => {}
+                Err(err) if err.kind() == io::ErrorKind::NotFound => {}
+                Err(err) => warn!(path = %file.display(), %err, "cannot remove the API address file"),
+            }
         }
     }
     result
@@ -178,10 +192,31 @@ async fn run_tasks(
     wrote_api_addr: &mut bool,
 ) -> Result<(), RunError> {
     let addr = listener.local_addr().map_err(RunError::Listener)?;
-    let auth = ApiAuth::new(node.token().clone(), addr).with_taxii(node.config().taxii().clone());
-    if auth.reads_need_token() {
-        warn!(%addr, "the API listens beyond loopback: every request needs the API token");
+    if !addr.ip().is_loopback() {
+        warn!(%addr, "the API serves plain HTTP beyond loopback: credentials and records cross the network in clear; serve other hosts over HTTPS ([api] tls_listen) and keep [api] listen on loopback");
     }
+    let mut listening = vec![addr];
+    let mut listeners = vec![Listener::plain(listener)];
+    let mut tls_addr = None;
+    if let Some(tls) = node.config().api().tls() {
+        let acceptor = tls_acceptor(tls.cert(), tls.key()).map_err(RunError::Tls)?;
+        let tcp = TcpListener::bind(tls.listen())
+            .await
+            .map_err(|source| RunError::BindTls {
+                addr: tls.listen(),
+                source,
+            })?;
+        let bound = tcp.local_addr().map_err(RunError::Listener)?;
+        listening.push(bound);
+        listeners.push(Listener::tls(tcp, acceptor));
+        tls_addr = Some(bound);
+    }
+    let access = AccessPolicy::new(
+        node.config().api(),
+        &listening,
+        node.token().clone(),
+        node.config().taxii().consumers().to_vec(),
+    );
 
     let node = Arc::new(node);
     let opening = node.clone();
@@ -227,16 +262,25 @@ async fn run_tasks(
     )));
 
     let (stop_api, api_stop) = oneshot::channel::<()>();
-    let router = api::router(ApiState::new(handle.clone(), services.clone(), auth));
-    let mut api_task = Owned(tokio::spawn(api::serve(listener, router, async {
+    let router = api::router(ApiState::new(handle.clone(), services.clone(), access));
+    let mut api_task = Owned(tokio::spawn(api::serve::serve(listeners, router, async {
         let _ = api_stop.await;
     })));
 
-    let path = node.data_dir().api_addr();
     *wrote_api_addr = true;
-    fsutil::write_replace(&path, format!("{addr}\n").as_bytes(), 0o644)
-        .map_err(|source| RunError::ApiAddr { path, source })?;
-    info!(api = %addr, data_dir = %node.data_dir().root().display(), "node running");
+    for (path, bound) in [
+        (node.data_dir().api_addr(), Some(addr)),
+        (node.data_dir().api_tls_addr(), tls_addr),
+    ] {
+        if let Some(bound) = bound {
+            fsutil::write_replace(&path, format!("{bound}\n").as_bytes(), 0o644)
+                .map_err(|source| RunError::ApiAddr { path, source })?;
+        }
+    }
+    match tls_addr {
+        Some(https) => info!(api = %addr, https = %https, data_dir = %node.data_dir().root().display(), "node running"),
+        None => info!(api = %addr, data_dir = %node.data_dir().root().display(), "node running"),
+    }
 
     tokio::select! {
         () = shutdown => info!("stop requested"),

@@ -1,64 +1,47 @@
-//! `GET /v1/export`: the export file (PROTOCOL.md §15) at a checkpoint signed for the current log size,
-//! streamed from a blocking task through a bounded channel: memory stays flat however long the log.
+//! `GET /v1/export`: the export file (PROTOCOL.md §15) at the newest signed checkpoint, streamed from
+//! a blocking task through a bounded channel: memory stays flat however long the log. A GET changes
+//! nothing: to export everything up to now, sign a checkpoint first (`POST /v1/log/checkpoint`, as
+//! `certnet export` does). The audit export holds every entry whatever its band (an auditor checks
+//! every signature and the root), so only the operator may take it.
 
-use std::io::{self, BufWriter, Write};
-
-use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::header;
 use axum::response::{IntoResponse, Response};
-use tokio::sync::mpsc;
-use tracing::{debug, error};
+use tracing::debug;
 
 use super::wire::{CBOR_SEQ, SIZE_HEADER};
-use super::{ApiError, ApiState, blocking};
-use crate::export::{ExportStreamError, write_export};
+use super::body::streamed;
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiState};
+use crate::export::write_export;
 
-/// Bytes per chunk sent to the client.
-const CHUNK: usize = 64 * 1024;
-/// Chunks that may wait for a slow client before the writer waits too.
-const QUEUE: usize = 16;
-
-/// Writes into the response body's channel; fails once the client has gone.
-struct ChannelWriter(mpsc::Sender<io::Result<Bytes>>);
-
-impl Write for ChannelWriter {
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        self.0
-            .blocking_send(Ok(Bytes::copy_from_slice(buf)))
-            .map_err(|_| io::Error::new(io::ErrorKind::BrokenPipe, "the client went away"))?;
-        Ok(buf.len())
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-pub(super) async fn get_export(State(state): State<ApiState>) -> Result<Response, ApiError> {
+pub(super) async fn get_export(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    principal.require(Action::Export)?;
     let services = state.services.clone();
-    let checkpoint = blocking(move || services.checkpoint_now()).await??;
+    let checkpoint = state
+        .blocking(move || services.latest_checkpoint())
+        .await??
+        .ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::CONFLICT,
+                "no_checkpoint",
+                "this node has not signed a checkpoint yet: POST /v1/log/checkpoint (`certnet checkpoint --new`) signs one, then export",
+            )
+        })?;
     let size = checkpoint.checkpoint.size();
     let header = state.services.export_header(&checkpoint);
     let file_name = format!("certnet-{}-{size}.cbor", state.services.net());
 
-    let (sender, mut receiver) = mpsc::channel::<io::Result<Bytes>>(QUEUE);
     let store = state.services.store().clone();
-    // Owned by the response: when the client goes, the receiver drops and the writer stops.
-    drop(tokio::task::spawn_blocking(move || {
-        let out = BufWriter::with_capacity(CHUNK, ChannelWriter(sender.clone()));
-        match write_export(&store, &header, size, out) {
-            Ok(stats) => debug!(entries = stats.entries, forks = stats.forks, "export sent"),
-            Err(ExportStreamError::Io(e)) if e.kind() == io::ErrorKind::BrokenPipe => {
-                debug!("export abandoned by the client");
-            }
-            Err(e) => {
-                error!(error = %e, "export failed part way: the client gets a truncated file");
-                let _ = sender.blocking_send(Err(io::Error::other(e.to_string())));
-            }
-        }
-    }));
-    let stream = futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx));
+    let permit = state.blocking_permit().await?;
+    let body = streamed(permit, "export", move |out| {
+        write_export(&store, &header, size, out).map(|stats| {
+            debug!(entries = stats.entries, forks = stats.forks, "export written");
+        })
+    });
     Ok((
         [
             (header::CONTENT_TYPE, CBOR_SEQ.to_owned()),
@@ -71,7 +54,7 @@ pub(super) async fn get_export(State(state): State<ApiState>) -> Result<Response
                 size.to_string(),
             ),
         ],
-        Body::from_stream(stream),
+        body,
     )
         .into_response())
 }

@@ -15,7 +15,8 @@ use serde::Deserialize;
 use super::wire::{
     CheckpointResponse, ConsistencyProofResponse, ForkJson, ForksResponse, InclusionProofResponse,
 };
-use super::{ApiError, ApiQuery, ApiState, blocking};
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiQuery, ApiState};
 use crate::services::{NodeServices, SignedCheckpoint};
 use crate::store::StoreError;
 
@@ -43,9 +44,11 @@ fn no_checkpoint(what: &str) -> ApiError {
 
 pub(super) async fn get_checkpoint(
     State(state): State<ApiState>,
+    principal: Principal,
 ) -> Result<Json<CheckpointResponse>, ApiError> {
+    principal.require(Action::Log)?;
     let services = state.services.clone();
-    let latest = blocking(move || {
+    let latest = state.blocking(move || {
         services
             .latest_checkpoint()
             .map(|c| c.map(|c| checkpoint_json(&services, c, None)))
@@ -56,9 +59,11 @@ pub(super) async fn get_checkpoint(
 
 pub(super) async fn post_checkpoint(
     State(state): State<ApiState>,
+    principal: Principal,
 ) -> Result<(StatusCode, Json<CheckpointResponse>), ApiError> {
+    principal.require(Action::Write)?;
     let services = state.services.clone();
-    let signed = blocking(move || {
+    let signed = state.blocking(move || {
         services.checkpoint_now().map(|c| {
             let created = c.created;
             (created, checkpoint_json(&services, c, Some(created)))
@@ -128,8 +133,10 @@ enum Target {
 
 pub(super) async fn inclusion(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiQuery(query): ApiQuery<InclusionQuery>,
 ) -> Result<Json<InclusionProofResponse>, ApiError> {
+    principal.require(Action::Log)?;
     let target = match (&query.id, query.index) {
         (Some(id), None) => Target::Id(RecordId::from_str(id).map_err(|_| {
             ApiError::bad_request(
@@ -146,7 +153,7 @@ pub(super) async fn inclusion(
         }
     };
     let services = state.services.clone();
-    let proof = blocking(move || -> Result<_, ApiError> {
+    let proof = state.blocking(move || -> Result<_, ApiError> {
         let store = services.store();
         let size = size_or_checkpoint(&services, query.size)?;
         let index = match target {
@@ -196,10 +203,12 @@ pub(super) struct ConsistencyQuery {
 
 pub(super) async fn consistency(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiQuery(query): ApiQuery<ConsistencyQuery>,
 ) -> Result<Json<ConsistencyProofResponse>, ApiError> {
+    principal.require(Action::Log)?;
     let services = state.services.clone();
-    let proof = blocking(move || -> Result<_, ApiError> {
+    let proof = state.blocking(move || -> Result<_, ApiError> {
         let store = services.store();
         let new = size_or_checkpoint(&services, query.new)?;
         let old = query.old;
@@ -224,30 +233,41 @@ pub(super) async fn consistency(
     Ok(Json(proof))
 }
 
-pub(super) async fn forks(State(state): State<ApiState>) -> Result<Json<ForksResponse>, ApiError> {
+/// Fork proofs whose two records the caller may read (a proof holds both records in full).
+pub(super) async fn forks(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Json<ForksResponse>, ApiError> {
+    principal.require(Action::Log)?;
     let services = state.services.clone();
-    let forks = blocking(move || -> Result<_, ApiError> {
-        services
-            .store()
-            .forks()?
-            .into_iter()
-            .map(|bytes| {
+    let forks = state
+        .blocking(move || -> Result<_, ApiError> {
+            let mut forks = Vec::new();
+            for bytes in services.store().forks()? {
                 let proof = EquivocationProof::from_cbor(&bytes, services.net()).map_err(|e| {
                     ApiError::from(StoreError::Corrupt(format!(
                         "a stored fork proof is invalid: {e}"
                     )))
                 })?;
+                // A proof holds both records in full: shown only to who may read both.
+                if !proof
+                    .records()
+                    .iter()
+                    .all(|r| principal.may_read(r.payload().tlp))
+                {
+                    continue;
+                }
                 let author = proof.author();
-                Ok(ForkJson {
+                forks.push(ForkJson {
                     author: author.to_string(),
                     author_name: services.member_name(&author),
                     seq: proof.seq(),
                     ids: proof.records().iter().map(|r| r.id().to_string()).collect(),
                     proof: hex::encode(&bytes),
-                })
-            })
-            .collect::<Result<Vec<_>, ApiError>>()
-    })
-    .await??;
+                });
+            }
+            Ok(forks)
+        })
+        .await??;
     Ok(Json(ForksResponse { forks }))
 }

@@ -5,12 +5,17 @@ use axum::http::header;
 use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
-use super::{ApiError, ApiState, blocking};
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiState};
 use crate::metrics::CONTENT_TYPE;
 
-pub(super) async fn get_metrics(State(state): State<ApiState>) -> Result<Response, ApiError> {
+pub(super) async fn get_metrics(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Response, ApiError> {
+    principal.require(Action::Metrics)?;
     let services = state.services.clone();
-    let text = blocking(move || {
+    let text = state.blocking(move || {
         let store = services.store();
         services.metrics().observe_store(
             store.log_size(),

@@ -1,13 +1,15 @@
 //! The HTTP API (axum): the only module that knows HTTP and JSON.
 //!
-//! - [`router`] builds the routes on an [`ApiState`]; [`serve`] runs them on an already-bound
-//!   listener (so tests bind port 0) until a shutdown future completes.
+//! - [`router`] builds the routes of [`route_table`] on an [`ApiState`]; [`serve::serve`] runs them
+//!   on already-bound listeners (so tests bind port 0), plain or HTTPS, until a shutdown future
+//!   completes.
+//! - Every request passes the guard first ([`guard`]): its `Host` must be one of the node's names,
+//!   a browser request must come from the node's own origin, and its credentials become a
+//!   [`Principal`]. One rule ([`Principal::may`]) decides every read and write of every route.
 //! - Every error a client can cause is a 4xx with a JSON body `{"error": {"code", "message"}}`
-//!   ([`ApiError`]); unknown routes and methods included.
-//! - Reads (GET, HEAD) are open on loopback; everything else, and everything when the API listens
-//!   beyond loopback, needs `Authorization: Bearer <api.token>` ([`ApiAuth`]). `/taxii2/` checks
-//!   its own consumers' credentials instead ([`taxii`]).
-//! - Store work runs on tokio's blocking pool ([`blocking`]), never on the async workers.
+//!   ([`ApiError`]); unknown routes and methods included (`/taxii2/` answers in TAXII's format).
+//! - Blocking work (store reads, exports, Argon2) runs on tokio's blocking pool under one semaphore
+//!   ([`ApiState::blocking`]), never on the async workers. Every limit is in [`limits`].
 //! - [`client`] is the other side: what CLI commands use to talk to a running node.
 //!
 //! Routes (JSON unless said otherwise; bodies in [`wire`]):
@@ -19,105 +21,199 @@
 //! | `GET /v1/records` | the log, filtered (`author`, `kind`, `tlp`, `since`), `cursor`/`limit` pages |
 //! | `GET /v1/records/{id}` | one record, verified again, with its current view and history |
 //! | `GET /v1/records/{id}/raw` | the exact COSE_Sign1 bytes (`application/cose`) |
+//! | `GET /v1/records/stream` | the live stream: records as they are added (Server-Sent Events) |
 //! | `GET /v1/records/{id}/stix` | the record's STIX 2.1 bundle: every version of its objects |
-//! | `GET /v1/stix` | a STIX 2.1 bundle of the whole log (`tlp=`, `kind=` comma-separated filters) |
-//! | `/taxii2/…` | TAXII 2.1, read-only, with its own credentials ([`taxii`]) |
-//! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; make one now |
+//! | `GET /v1/stix` | a STIX 2.1 bundle of the log, streamed (`tlp=`, `kind=` comma-separated filters) |
+//! | `/taxii2/…` | TAXII 2.1, read-only ([`taxii`]) |
+//! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; sign one now (POST) |
 //! | `GET /v1/log/proof/inclusion` | `id=` or `index=`, `size=` (default: newest checkpoint) |
 //! | `GET /v1/log/proof/consistency` | `old=`, `new=` (default: newest checkpoint) |
-//! | `GET /v1/export` | the export file (`application/cbor-seq`), streamed |
+//! | `GET /v1/export` | the export file (`application/cbor-seq`) at the newest checkpoint, streamed |
 //! | `GET /v1/forks` | every equivocation proof held |
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
 //! | `GET /v1/peers`, `POST /v1/peers/{peer}/block`, `.../unblock` | peers; operator bans ([`peers`]) |
 //! | `POST /v1/roster/reload` | reload roster.toml without a restart |
 
-mod auth;
+mod access;
+mod body;
 pub mod client;
 mod error;
 mod export;
+mod guard;
+pub mod limits;
 mod log;
 mod metrics;
 pub mod peers;
+mod principal;
 mod records;
+pub mod serve;
 mod status;
 mod stix;
+mod stream;
 pub mod taxii;
 mod trace;
 pub mod wire;
 
-use std::future::Future;
-use std::io;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, State};
+use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::middleware;
-use axum::routing::get;
-use tokio::net::TcpListener;
+use axum::routing::{MethodRouter, get};
+use tokio::sync::Semaphore;
 
-pub use auth::ApiAuth;
+pub use access::{AccessPolicy, ConnInfo, hash_password};
 pub use error::{ApiError, ApiJson, ApiPath, ApiQuery};
+pub use limits::MAX_BODY_BYTES;
+pub use principal::{Action, Denied, Principal};
 
 use crate::node::NodeHandle;
 use crate::services::NodeServices;
 
-/// Largest request body accepted; larger ones get 413.
-pub const MAX_BODY_BYTES: usize = 256 * 1024;
-
-/// What every handler can reach: the node's handle, the store and keys, and the token policy.
+/// What every handler can reach: the node's handle, the store and keys, the access policy, and the
+/// permits that bound blocking work and live streams.
 #[derive(Debug, Clone)]
 pub struct ApiState {
     node: NodeHandle,
     services: Arc<NodeServices>,
-    auth: Arc<ApiAuth>,
+    access: Arc<AccessPolicy>,
+    blocking: Arc<Semaphore>,
+    live: Arc<Semaphore>,
 }
 
 impl ApiState {
-    /// State for a router talking to `node` and `services`, guarded by `auth`.
-    pub fn new(node: NodeHandle, services: Arc<NodeServices>, auth: ApiAuth) -> Self {
+    /// State for a router talking to `node` and `services`, guarded by `access`.
+    pub fn new(node: NodeHandle, services: Arc<NodeServices>, access: AccessPolicy) -> Self {
         Self {
             node,
             services,
-            auth: Arc::new(auth),
+            access: Arc::new(access),
+            blocking: Arc::new(Semaphore::new(limits::BLOCKING_PERMITS)),
+            live: Arc::new(Semaphore::new(limits::MAX_LIVE_STREAMS)),
+        }
+    }
+
+    /// Runs blocking work on tokio's blocking pool once one of the API's blocking permits is free
+    /// (waiting at most [`limits::BLOCKING_WAIT`], else 503). The permit is held until `work` ends,
+    /// even if the request is dropped.
+    pub(crate) async fn blocking<T: Send + 'static>(
+        &self,
+        work: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, ApiError> {
+        let permit = self.blocking_permit().await?;
+        tokio::task::spawn_blocking(move || {
+            let result = work();
+            drop(permit);
+            result
+        })
+        .await
+        .map_err(|err| {
+            tracing::error!(%err, "a blocking API task failed");
+            ApiError::internal(
+                "task_failed",
+                "the node failed while answering: see its log",
+            )
+        })
+    }
+
+    /// One blocking permit, for work that outlives a handler (streamed bodies).
+    pub(crate) async fn blocking_permit(
+        &self,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
+        match tokio::time::timeout(
+            limits::BLOCKING_WAIT,
+            self.blocking.clone().acquire_owned(),
+        )
+        .await
+        {
+            Ok(Ok(permit)) => Ok(permit),
+            _ => Err(ApiError::busy(
+                "the node is busy answering other requests: retry in a few seconds",
+            )),
         }
     }
 }
 
-/// All routes of the API, with JSON errors, the body limit, the token check, request spans and
-/// request counts.
-pub fn router(state: ApiState) -> Router {
-    let routes = Router::new()
-        .route("/v1/status", get(status::get_status))
-        .route("/v1/records", get(records::list).post(records::publish))
-        .route("/v1/records/{id}", get(records::get_one))
-        .route("/v1/records/{id}/raw", get(records::get_raw))
-        .route("/v1/records/{id}/stix", get(stix::get_record_stix))
-        .route("/v1/stix", get(stix::get_bundle))
-        .route(
-            "/v1/log/checkpoint",
-            get(log::get_checkpoint).post(log::post_checkpoint),
-        )
-        .route("/v1/log/proof/inclusion", get(log::inclusion))
-        .route("/v1/log/proof/consistency", get(log::consistency))
-        .route("/v1/export", get(export::get_export))
-        .route("/v1/forks", get(log::forks))
-        .route("/metrics", get(metrics::get_metrics))
-        .merge(peers::routes())
-        .merge(taxii::routes());
-    finish(routes, state)
+/// One route: its path, the methods it answers, and its handlers.
+pub(crate) struct Route {
+    path: &'static str,
+    methods: &'static [Method],
+    handler: MethodRouter<ApiState>,
 }
 
-/// Adds the fallbacks and layers every route shares.
-fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
+impl Route {
+    pub(crate) fn new(
+        path: &'static str,
+        methods: &'static [Method],
+        handler: MethodRouter<ApiState>,
+    ) -> Self {
+        Self {
+            path,
+            methods,
+            handler,
+        }
+    }
+}
+
+fn routes() -> Vec<Route> {
+    use Method as M;
+    let mut routes = vec![
+        Route::new("/v1/status", &[M::GET], get(status::get_status)),
+        Route::new(
+            "/v1/records",
+            &[M::GET, M::POST],
+            get(records::list).post(records::publish),
+        ),
+        Route::new("/v1/records/stream", &[M::GET], get(stream::live)),
+        Route::new("/v1/records/{id}", &[M::GET], get(records::get_one)),
+        Route::new("/v1/records/{id}/raw", &[M::GET], get(records::get_raw)),
+        Route::new(
+            "/v1/records/{id}/stix",
+            &[M::GET],
+            get(stix::get_record_stix),
+        ),
+        Route::new("/v1/stix", &[M::GET], get(stix::get_bundle)),
+        Route::new(
+            "/v1/log/checkpoint",
+            &[M::GET, M::POST],
+            get(log::get_checkpoint).post(log::post_checkpoint),
+        ),
+        Route::new("/v1/log/proof/inclusion", &[M::GET], get(log::inclusion)),
+        Route::new(
+            "/v1/log/proof/consistency",
+            &[M::GET],
+            get(log::consistency),
+        ),
+        Route::new("/v1/export", &[M::GET], get(export::get_export)),
+        Route::new("/v1/forks", &[M::GET], get(log::forks)),
+        Route::new("/metrics", &[M::GET], get(metrics::get_metrics)),
+    ];
+    routes.extend(peers::routes());
+    routes.extend(taxii::routes());
     routes
+}
+
+/// Every route: path template and the methods it answers (for tests and documentation).
+pub fn route_table() -> Vec<(&'static str, Vec<Method>)> {
+    routes()
+        .into_iter()
+        .map(|r| (r.path, r.methods.to_vec()))
+        .collect()
+}
+
+/// All routes of the API, with JSON errors, the body limit, the guard (host, origin, principal),
+/// request spans and request counts.
+pub fn router(state: ApiState) -> Router {
+    let mut router = Router::new();
+    for route in routes() {
+        router = router.route(route.path, route.handler);
+    }
+    router
         .fallback(not_found)
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
-        .layer(middleware::from_fn_with_state(
-            state.clone(),
-            auth::require_token,
-        ))
+        .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
         .layer(middleware::from_fn(trace::request_span))
         .layer(middleware::from_fn_with_state(
             state.clone(),
@@ -126,52 +222,22 @@ fn finish(routes: Router<ApiState>, state: ApiState) -> Router {
         .with_state(state)
 }
 
-/// Runs blocking store work on tokio's blocking pool.
-async fn blocking<T: Send + 'static>(
-    work: impl FnOnce() -> T + Send + 'static,
-) -> Result<T, ApiError> {
-    tokio::task::spawn_blocking(work).await.map_err(|err| {
-        tracing::error!(%err, "a blocking API task failed");
-        ApiError::internal(
-            "task_failed",
-            "the node failed while answering: see its log",
-        )
-    })
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets open requests finish.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send + 'static,
-) -> io::Result<()> {
-    axum::serve(listener, router)
-        .with_graceful_shutdown(shutdown)
-        .await
-}
-
-async fn not_found(
-    State(state): State<ApiState>,
-    method: Method,
-    uri: Uri,
-    headers: axum::http::HeaderMap,
-) -> axum::response::Response {
+async fn not_found(method: Method, uri: Uri, principal: Principal) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     if taxii::is_taxii_path(uri.path()) {
-        return taxii::unrouted(&state, &headers, axum::http::StatusCode::NOT_FOUND);
+        return taxii::unrouted(&principal, axum::http::StatusCode::NOT_FOUND);
     }
     ApiError::not_found(format!("no route for {method} {}", uri.path())).into_response()
 }
 
 async fn method_not_allowed(
-    State(state): State<ApiState>,
     method: Method,
     uri: Uri,
-    headers: axum::http::HeaderMap,
+    principal: Principal,
 ) -> axum::response::Response {
     use axum::response::IntoResponse as _;
     if taxii::is_taxii_path(uri.path()) {
-        return taxii::unrouted(&state, &headers, axum::http::StatusCode::METHOD_NOT_ALLOWED);
+        return taxii::unrouted(&principal, axum::http::StatusCode::METHOD_NOT_ALLOWED);
     }
     ApiError::method_not_allowed(format!("{} does not accept {method}", uri.path())).into_response()
 }

@@ -5,25 +5,26 @@
 use std::time::UNIX_EPOCH;
 
 use axum::Json;
-use axum::Router;
 use axum::extract::rejection::PathRejection;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::{Method, StatusCode};
 use axum::routing::{get, post};
 use libp2p_identity::PeerId;
 use serde::{Deserialize, Serialize};
 
 use super::client::{Client, ClientError};
-use super::{ApiError, ApiState};
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiState, Route};
 use crate::net::{PeerInfo, PeersSnapshot, RosterChange, RosterReloadError};
 
-/// The routes of this file, to merge into the API router.
-pub fn routes() -> Router<ApiState> {
-    Router::new()
-        .route("/v1/peers", get(get_peers))
-        .route("/v1/peers/{peer}/block", post(block))
-        .route("/v1/peers/{peer}/unblock", post(unblock))
-        .route("/v1/roster/reload", post(reload_roster))
+/// The routes of this file.
+pub(super) fn routes() -> Vec<Route> {
+    vec![
+        Route::new("/v1/peers", &[Method::GET], get(get_peers)),
+        Route::new("/v1/peers/{peer}/block", &[Method::POST], post(block)),
+        Route::new("/v1/peers/{peer}/unblock", &[Method::POST], post(unblock)),
+        Route::new("/v1/roster/reload", &[Method::POST], post(reload_roster)),
+    ]
 }
 
 /// `GET /v1/peers`.
@@ -127,7 +128,11 @@ impl From<RosterChange> for RosterReloadResponse {
     }
 }
 
-async fn get_peers(State(state): State<ApiState>) -> Result<Json<PeersResponse>, ApiError> {
+async fn get_peers(
+    State(state): State<ApiState>,
+    principal: Principal,
+) -> Result<Json<PeersResponse>, ApiError> {
+    principal.require(Action::Peers)?;
     Ok(Json(state.node.peers().await?.into()))
 }
 
@@ -143,8 +148,10 @@ fn peer_param(path: Result<Path<String>, PathRejection>) -> Result<PeerId, ApiEr
 
 async fn block(
     State(state): State<ApiState>,
+    principal: Principal,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockResponse>, ApiError> {
+    principal.require(Action::Admin)?;
     let peer = peer_param(path)?;
     let changed = state.node.block(peer).await?;
     Ok(Json(BlockResponse {
@@ -156,8 +163,10 @@ async fn block(
 
 async fn unblock(
     State(state): State<ApiState>,
+    principal: Principal,
     path: Result<Path<String>, PathRejection>,
 ) -> Result<Json<BlockResponse>, ApiError> {
+    principal.require(Action::Admin)?;
     let peer = peer_param(path)?;
     let changed = state.node.unblock(peer).await?;
     Ok(Json(BlockResponse {
@@ -169,7 +178,9 @@ async fn unblock(
 
 async fn reload_roster(
     State(state): State<ApiState>,
+    principal: Principal,
 ) -> Result<Json<RosterReloadResponse>, ApiError> {
+    principal.require(Action::Admin)?;
     match state.node.reload_roster().await? {
         Ok(change) => Ok(Json(change.into())),
         Err(e @ RosterReloadError::NoFile) => Err(ApiError::new(
@@ -217,13 +228,13 @@ mod tests {
     use tower::ServiceExt as _;
 
     use super::*;
-    use crate::api::ApiAuth;
+    use crate::api::AccessPolicy;
     use crate::datadir::keys::NodeSecret;
     use crate::datadir::token::ApiToken;
     use crate::node::{Node, NodeIdentity};
     use certnet_protocol::keys::AuthorSecret;
 
-    fn router() -> (axum::Router, PeerId, tempfile::TempDir) {
+    fn router() -> (axum::Router, PeerId, ApiToken, tempfile::TempDir) {
         let dir = tempfile::tempdir().unwrap();
         let author = AuthorSecret::from_seed(&[1; 32]);
         let mut roster = crate::membership::Roster::new("test".parse().unwrap());
@@ -260,20 +271,27 @@ mod tests {
         });
         tokio::spawn(node.run(std::future::pending()));
         let token = ApiToken::generate().unwrap();
-        let auth = ApiAuth::new(token.clone(), "127.0.0.1:4470".parse().unwrap());
-        let state = ApiState::new(handle, services, auth);
-        (routes().with_state(state), peer_id, dir)
+        let access = AccessPolicy::new(
+            &Default::default(),
+            &["127.0.0.1:4470".parse().unwrap()],
+            token.clone(),
+            vec![],
+        );
+        let state = ApiState::new(handle, services, access);
+        (super::super::router(state), peer_id, token, dir)
     }
 
     async fn call(
         router: &axum::Router,
+        token: &str,
         method: &str,
         uri: &str,
     ) -> (StatusCode, serde_json::Value) {
         let request = Request::builder()
             .method(method)
             .uri(uri)
-            .header(header::AUTHORIZATION, "Bearer x")
+            .header(header::HOST, "127.0.0.1:4470")
+            .header(header::AUTHORIZATION, format!("Bearer {token}"))
             .body(Body::empty())
             .unwrap();
         let response = router.clone().oneshot(request).await.unwrap();
@@ -284,18 +302,21 @@ mod tests {
 
     #[tokio::test]
     async fn peers_of_an_offline_node_and_bad_peer_ids() {
-        let (router, peer_id, _dir) = router();
-        let (status, body) = call(&router, "GET", "/v1/peers").await;
+        let (router, peer_id, token, _dir) = router();
+        let t = token.as_str();
+        let (status, body) = call(&router, "x", "GET", "/v1/peers").await;
+        assert_eq!(status, StatusCode::UNAUTHORIZED, "{body}");
+        let (status, body) = call(&router, t, "GET", "/v1/peers").await;
         assert_eq!(status, StatusCode::OK);
         let peers: PeersResponse = serde_json::from_value(body).unwrap();
         assert_eq!(peers.peer_id, peer_id.to_string());
         assert!(peers.peers.is_empty());
 
-        let (status, body) = call(&router, "POST", "/v1/peers/nonsense/block").await;
+        let (status, body) = call(&router, t, "POST", "/v1/peers/nonsense/block").await;
         assert_eq!(status, StatusCode::BAD_REQUEST);
         assert_eq!(body["error"]["code"], "bad_peer_id");
 
-        let (status, body) = call(&router, "POST", "/v1/roster/reload").await;
+        let (status, body) = call(&router, t, "POST", "/v1/roster/reload").await;
         assert_eq!(status, StatusCode::CONFLICT);
         assert_eq!(body["error"]["code"], "no_roster_file");
     }

@@ -20,9 +20,11 @@ use super::wire::{
     COSE_CONTENT_TYPE, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
     PublishResponse, RecordJson, RecordList, RecordView,
 };
-use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState, blocking};
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState};
 use crate::node::NodeHandle;
 use crate::services::{NodeServices, Published, now_ms};
+use crate::store::BandSet;
 
 /// Most log entries one `GET /v1/records` looks at; a page may end early with a `next_cursor`.
 pub(super) const MAX_SCAN: u64 = 10_000;
@@ -31,13 +33,17 @@ pub(super) const AHEAD_TOLERANCE_MS: u64 = 5 * 60 * 1000;
 
 pub(super) async fn publish(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiJson(body): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
+    principal.require(Action::Write)?;
     let draft = draft(body)?;
     let peers_have = own_feed_floor(&state).await;
     let services = state.services.clone();
     let now = now_ms();
-    let published = blocking(move || services.publish(draft, now, peers_have)).await??;
+    let published = state
+        .blocking(move || services.publish(draft, now, peers_have))
+        .await??;
     debug!(id = %published.id, seq = published.seq, index = published.index, "record published");
     let answer = PublishResponse {
         id: published.id.to_string(),
@@ -151,27 +157,45 @@ pub(super) struct ListQuery {
     limit: Option<usize>,
 }
 
-/// The checked filters of a list request.
-struct Filter {
-    author: Option<AuthorKey>,
-    kind: Option<Kind>,
-    tlp: Option<Tlp>,
-    since: Option<u64>,
+/// The checked filters of a list request, and the bands the caller may read.
+pub(super) struct Filter {
+    pub(super) author: Option<AuthorKey>,
+    pub(super) kind: Option<Kind>,
+    pub(super) tlp: Option<Tlp>,
+    pub(super) since: Option<u64>,
+    /// The bands the caller may read; records of other bands are never listed.
+    pub(super) readable: BandSet,
 }
 
 impl Filter {
-    fn matches(&self, p: &Payload) -> bool {
-        self.author.is_none_or(|a| a == p.author)
+    pub(super) fn matches(&self, p: &Payload) -> bool {
+        self.readable.contains(p.tlp)
+            && self.author.is_none_or(|a| a == p.author)
             && self.kind.as_ref().is_none_or(|k| *k == p.kind)
             && self.tlp.is_none_or(|t| t == p.tlp)
             && self.since.is_none_or(|s| p.time >= s)
+    }
+
+    /// The bands whose entries may match.
+    fn bands(&self) -> BandSet {
+        match self.tlp {
+            Some(t) if self.readable.contains(t) => BandSet::one(t),
+            Some(_) => BandSet::NONE,
+            None => self.readable,
+        }
     }
 }
 
 pub(super) async fn list(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiQuery(query): ApiQuery<ListQuery>,
 ) -> Result<Json<RecordList>, ApiError> {
+    let readable = principal.readable();
+    if readable.is_empty() {
+        // Anonymous callers that may read nothing learn that they need credentials.
+        principal.require(Action::Read(Tlp::Clear))?;
+    }
     let bad = |message: String| ApiError::bad_request("bad_query", message);
     let limit = query.limit.unwrap_or(DEFAULT_LIMIT);
     if !(1..=MAX_LIMIT).contains(&limit) {
@@ -208,15 +232,19 @@ pub(super) async fn list(
             .transpose()
             .map_err(|e| bad(e.to_string()))?,
         since: query.since,
+        readable,
     };
     let cursor = query.cursor.unwrap_or(0);
     let services = state.services.clone();
-    let page = blocking(move || scan(&services, &filter, cursor, limit, MAX_SCAN)).await??;
+    let page = state
+        .blocking(move || scan(&services, &filter, cursor, limit, MAX_SCAN))
+        .await??;
     Ok(Json(page))
 }
 
 /// One page: entries from `cursor` on that match, at most `limit`, looking at most at `max_scan`
-/// entries (then the page ends early, with the cursor to go on from).
+/// entries (then the page ends early, with the cursor to go on from). Only the entries of the bands
+/// the filter allows are looked at (the store's band index), so a sparse band pages fast.
 fn scan(
     services: &NodeServices,
     filter: &Filter,
@@ -225,9 +253,20 @@ fn scan(
     max_scan: u64,
 ) -> Result<RecordList, ApiError> {
     let store = services.store();
+    let bands = filter.bands();
+    let entries: Box<dyn Iterator<Item = Result<crate::store::LogEntry, crate::store::StoreError>>> =
+        if bands == BandSet::ALL {
+            Box::new(store.log_iter(cursor))
+        } else {
+            Box::new(store.band_entries(bands, cursor).filter_map(|index| {
+                index
+                    .and_then(|i| store.entry(i))
+                    .transpose()
+            }))
+        };
     let mut records = Vec::new();
     let mut next_cursor = None;
-    for (scanned, item) in (0..).zip(store.log_iter(cursor)) {
+    for (scanned, item) in (0..).zip(entries) {
         let entry = item?;
         let index = entry.index;
         if scanned == max_scan {
@@ -254,7 +293,7 @@ fn scan(
 }
 
 /// Decodes bytes the store holds (verified when they were stored).
-fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
+pub(super) fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
     Record::decode(bytes).map_err(|e| {
         tracing::error!(error = %e, "a stored record no longer decodes");
         ApiError::internal(
@@ -265,7 +304,7 @@ fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
 }
 
 /// `logged` is the record's (index, added time) in this node's log, if it is logged.
-fn record_json(services: &NodeServices, record: &Record, logged: Option<(u64, u64)>) -> RecordJson {
+pub(super) fn record_json(services: &NodeServices, record: &Record, logged: Option<(u64, u64)>) -> RecordJson {
     let p = record.payload();
     RecordJson {
         id: record.id().to_string(),
@@ -310,18 +349,47 @@ fn no_record(id: &RecordId) -> ApiError {
 
 pub(super) async fn get_one(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Json<RecordView>, ApiError> {
     let id = parse_id(&id)?;
     let services = state.services.clone();
     let now = now_ms();
-    let view = blocking(move || view(&services, &id, now)).await??;
+    let view = state
+        .blocking(move || view(&services, &principal, &id, now))
+        .await??;
     Ok(Json(view))
 }
 
-fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, ApiError> {
+/// The stored bytes of `id` if the caller may read it; a record it may not read answers exactly
+/// like one this node does not hold.
+fn readable_bytes(
+    services: &NodeServices,
+    principal: &Principal,
+    id: &RecordId,
+) -> Result<Vec<u8>, ApiError> {
+    let bytes = services.store().get(id)?.ok_or_else(|| no_record(id))?;
+    let record = decode_stored(&bytes)?;
+    if principal.may_read(record.payload().tlp) {
+        Ok(bytes)
+    } else if principal.is_anonymous() && principal.readable().is_empty() {
+        Err(principal
+            .require(Action::Read(record.payload().tlp))
+            .err()
+            .unwrap_or_else(|| no_record(id)))
+    } else {
+        Err(no_record(id))
+    }
+}
+
+fn view(
+    services: &NodeServices,
+    principal: &Principal,
+    id: &RecordId,
+    now: u64,
+) -> Result<RecordView, ApiError> {
     let store = services.store();
-    let bytes = store.get(id)?.ok_or_else(|| no_record(id))?;
+    let bytes = readable_bytes(services, principal, id)?;
     let logged = match store.position(id)? {
         Some(index) => store.added_us(index)?.map(|added| (index, added)),
         None => None,
@@ -339,10 +407,17 @@ fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, 
         referrers.iter().map(|r| (r.id(), r.payload())).collect();
     let current = current_view(record.payload(), &pairs);
     let mut history = Vec::with_capacity(current.history.len());
+    let mut revoke_hidden = false;
     for entry in &current.history {
         let Some(referrer) = referrers.iter().find(|r| r.id() == entry.id) else {
             continue;
         };
+        // Records of bands the caller may not read are left out of the history; a withdrawal's
+        // reason is shown only if its revoke is readable.
+        if !principal.may_read(referrer.payload().tlp) {
+            revoke_hidden |= matches!(entry.effect, Effect::Revoked);
+            continue;
+        }
         let (effect, reason) = match &entry.effect {
             Effect::Updated => ("updated", None),
             Effect::Revoked => ("revoked", None),
@@ -369,7 +444,13 @@ fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, 
             content: content_json(&current.content),
             tlp: current.tlp.to_string(),
             revoked: current.revoked.is_some(),
-            revoked_reason: current.revoked,
+            revoked_reason: if revoke_hidden {
+                current.revoked.map(|_| {
+                    "withdrawn by its author (the revoke is above the bands these credentials may read)".to_owned()
+                })
+            } else {
+                current.revoked
+            },
         },
         history,
     })
@@ -377,13 +458,14 @@ fn view(services: &NodeServices, id: &RecordId, now: u64) -> Result<RecordView, 
 
 pub(super) async fn get_raw(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = parse_id(&id)?;
     let services = state.services.clone();
-    let bytes = blocking(move || services.store().get(&id))
-        .await??
-        .ok_or_else(|| no_record(&id))?;
+    let bytes = state
+        .blocking(move || readable_bytes(&services, &principal, &id))
+        .await??;
     Ok(([(header::CONTENT_TYPE, COSE_CONTENT_TYPE)], bytes).into_response())
 }
 
@@ -437,6 +519,7 @@ mod tests {
             kind: None,
             tlp: None,
             since: Some(now + 4),
+            readable: BandSet::ALL,
         };
         let first = scan(&services, &late, 0, 10, 3).unwrap();
         assert!(first.records.is_empty());

@@ -4,14 +4,17 @@ use axum::Json;
 use axum::extract::State;
 
 use super::wire::{FrozenAuthor, StatusResponse};
-use super::{ApiError, ApiState, blocking};
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiState};
 
 pub(super) async fn get_status(
     State(state): State<ApiState>,
+    principal: Principal,
 ) -> Result<Json<StatusResponse>, ApiError> {
+    principal.require(Action::Status)?;
     let status = state.node.status().await?;
     let services = state.services.clone();
-    let store_status = blocking(move || -> Result<_, ApiError> {
+    let store_status = state.blocking(move || -> Result<_, ApiError> {
         let store = services.store();
         let log_size = store.log_size();
         let root = store.root(log_size)?;

@@ -11,9 +11,13 @@ use certnet_protocol::record::{Kind, Tlp};
 use serde::Deserialize;
 use serde_json::Value;
 
-use super::{ApiError, ApiPath, ApiQuery, ApiState, blocking};
-use crate::stix::log::{StixLogError, decode, log_objects, record_objects};
+use super::body::streamed;
+use super::principal::{Action, Principal};
+use super::{ApiError, ApiPath, ApiQuery, ApiState};
+use crate::stix::log::{StixLogError, decode, record_objects};
+use crate::stix::stream::write_bundle;
 use crate::stix::{STIX_MEDIA_TYPE, bundle};
+use crate::store::BandSet;
 
 impl From<StixLogError> for ApiError {
     fn from(err: StixLogError) -> Self {
@@ -37,6 +41,7 @@ fn stix_response(bundle: &Value) -> Response {
 
 pub(super) async fn get_record_stix(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
     let id = RecordId::from_str(&id).map_err(|_| {
@@ -46,15 +51,20 @@ pub(super) async fn get_record_stix(
         )
     })?;
     let services = state.services.clone();
-    let objects = blocking(move || -> Result<Option<Vec<Value>>, ApiError> {
-        let store = services.store();
-        let Some(bytes) = store.get(&id)? else {
-            return Ok(None);
-        };
-        let record = decode(&bytes)?;
-        Ok(Some(record_objects(store, &record)?))
-    })
-    .await??
+    let objects = state
+        .blocking(move || -> Result<Option<Vec<Value>>, ApiError> {
+            let store = services.store();
+            let Some(bytes) = store.get(&id)? else {
+                return Ok(None);
+            };
+            let record = decode(&bytes)?;
+            // A record the caller may not read answers like one this node does not hold.
+            if !principal.may_read(record.payload().tlp) {
+                return Ok(None);
+            }
+            Ok(Some(record_objects(store, &record, principal.readable())?))
+        })
+        .await??
     .ok_or_else(|| ApiError::not_found(format!("this node holds no record with id {id}")))?;
     if objects.is_empty() {
         return Err(ApiError::not_found(format!(
@@ -68,7 +78,7 @@ pub(super) async fn get_record_stix(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct BundleQuery {
-    /// Comma-separated TLP labels (default: all but red).
+    /// Comma-separated TLP labels (default: what the caller may read, without amber+strict).
     tlp: Option<String>,
     /// Comma-separated record kinds (incident, indicator, advisory, sighting; default: all).
     kind: Option<String>,
@@ -76,19 +86,30 @@ pub(super) struct BundleQuery {
 
 pub(super) async fn get_bundle(
     State(state): State<ApiState>,
+    principal: Principal,
     ApiQuery(query): ApiQuery<BundleQuery>,
 ) -> Result<Response, ApiError> {
     let bad = |m: String| ApiError::bad_request("bad_query", m);
-    let tlps = match &query.tlp {
-        None => vec![Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict],
-        Some(list) => list
-            .split(',')
-            .map(|t| match Tlp::from_str(t.trim()) {
-                Ok(Tlp::Red) => Err(bad("tlp red is never exported".into())),
-                Ok(t) => Ok(t),
-                Err(e) => Err(bad(e.to_string())),
-            })
-            .collect::<Result<_, _>>()?,
+    let bands = match &query.tlp {
+        None => {
+            if principal.default_bands().is_empty() {
+                principal.require(Action::Read(Tlp::Clear))?;
+            }
+            principal.default_bands()
+        }
+        Some(list) => {
+            let mut bands = BandSet::NONE;
+            for t in list.split(',') {
+                let tlp = match Tlp::from_str(t.trim()) {
+                    Ok(Tlp::Red) => return Err(bad("tlp red is never exported".into())),
+                    Ok(t) => t,
+                    Err(e) => return Err(bad(e.to_string())),
+                };
+                principal.require(Action::Read(tlp))?;
+                bands = bands.with(BandSet::one(tlp));
+            }
+            bands
+        }
     };
     let kinds = match &query.kind {
         None => vec![],
@@ -104,7 +125,10 @@ pub(super) async fn get_bundle(
             })
             .collect::<Result<_, _>>()?,
     };
-    let services = state.services.clone();
-    let objects = blocking(move || log_objects(services.store(), &tlps, &kinds)).await??;
-    Ok(stix_response(&bundle(objects)))
+    let store = state.services.store().clone();
+    let permit = state.blocking_permit().await?;
+    let body = streamed(permit, "STIX bundle", move |out| {
+        write_bundle(&store, bands, &kinds, out).map(|_| ())
+    });
+    Ok(([(header::CONTENT_TYPE, STIX_MEDIA_TYPE)], body).into_response())
 }

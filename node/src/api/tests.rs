@@ -17,6 +17,7 @@ use serde_json::{Value, json};
 use tower::ServiceExt as _;
 
 use super::*;
+use crate::api::access::ConnInfo;
 use crate::datadir::keys::NodeSecret;
 use crate::datadir::token::ApiToken;
 use crate::membership::{Member, NetworkId, Roster};
@@ -56,11 +57,17 @@ struct Harness {
 
 impl Harness {
     fn new(listen: &str) -> Self {
-        Self::with_taxii(listen, crate::datadir::config::TaxiiConfig::default())
+        Self::with_access(listen, Default::default())
     }
 
-    /// A harness whose TAXII endpoint serves these consumers.
-    fn with_taxii(listen: &str, taxii: crate::datadir::config::TaxiiConfig) -> Self {
+    /// A harness with these `[api]` settings and consumers.
+    fn with_access(
+        listen: &str,
+        (api, taxii): (
+            crate::datadir::config::ApiConfig,
+            crate::datadir::config::TaxiiConfig,
+        ),
+    ) -> Self {
         let dir = tempfile::tempdir().unwrap();
         let net = NetworkId::dev();
         let mut roster = Roster::new(net.clone());
@@ -93,8 +100,13 @@ impl Harness {
         let token = ApiToken::generate().unwrap();
         let (handle, node) = Node::new(identity());
         tokio::spawn(node.run(std::future::pending()));
-        let auth = ApiAuth::new(token.clone(), listen.parse().unwrap()).with_taxii(taxii);
-        let router = router(ApiState::new(handle, services.clone(), auth));
+        let access = AccessPolicy::new(
+            &api,
+            &[listen.parse().unwrap()],
+            token.clone(),
+            taxii.consumers().to_vec(),
+        );
+        let router = router(ApiState::new(handle, services.clone(), access));
         Self {
             _dir: dir,
             router,
@@ -121,8 +133,27 @@ impl Harness {
         }
     }
 
+    /// A GET with the operator's token (as the CLI sends it).
     async fn get(&self, uri: &str) -> Answer {
-        self.send(empty("GET", uri, None)).await
+        self.send(empty("GET", uri, Some(self.t()))).await
+    }
+
+    /// A GET without credentials from a client on this host.
+    async fn get_local(&self, uri: &str) -> Answer {
+        let mut request = empty("GET", uri, None);
+        request.extensions_mut().insert(loopback_conn());
+        self.send(request).await
+    }
+
+    /// A GET without credentials from a client on another host.
+    async fn get_remote(&self, uri: &str) -> Answer {
+        let mut request = empty("GET", uri, None);
+        request.extensions_mut().insert(ConnInfo {
+            remote: "192.0.2.77:40000".parse().unwrap(),
+            local: LOOPBACK.parse().unwrap(),
+            tls: false,
+        });
+        self.send(request).await
     }
 
     async fn post(&self, uri: &str, body: &Value) -> Answer {
@@ -168,8 +199,20 @@ impl Answer {
     }
 }
 
+/// A connection from a client on this host.
+fn loopback_conn() -> ConnInfo {
+    ConnInfo {
+        remote: "127.0.0.1:40000".parse().unwrap(),
+        local: LOOPBACK.parse().unwrap(),
+        tls: false,
+    }
+}
+
 fn request(method: &str, uri: &str, token: Option<&str>) -> axum::http::request::Builder {
-    let builder = Request::builder().method(method).uri(uri);
+    let builder = Request::builder()
+        .method(method)
+        .uri(uri)
+        .header(header::HOST, LOOPBACK);
     match token {
         Some(t) => builder.header(header::AUTHORIZATION, format!("Bearer {t}")),
         None => builder,
@@ -235,7 +278,7 @@ fn signed(
 #[tokio::test]
 async fn status_is_open_on_loopback_and_reports_the_log() {
     let h = Harness::new(LOOPBACK);
-    let got = h.get("/v1/status").await;
+    let got = h.get_local("/v1/status").await;
     assert_eq!(got.status, StatusCode::OK);
     let mut fields: Vec<&str> = got
         .json
@@ -310,15 +353,12 @@ async fn writes_need_the_token() {
     got.error(
         StatusCode::UNAUTHORIZED,
         "unauthorized",
-        &["invalid API token"],
+        &["invalid credentials", "api.token"],
     );
     let got = h.send(empty("POST", "/v1/log/checkpoint", None)).await;
     got.error(StatusCode::UNAUTHORIZED, "unauthorized", &[]);
     assert_eq!(h.services.store().log_size(), 0);
 
-    // Unknown routes are not revealed to callers without the token.
-    let got = h.send(empty("DELETE", "/v1/nothing", None)).await;
-    got.error(StatusCode::UNAUTHORIZED, "unauthorized", &[]);
     let got = h.send(empty("POST", "/v1/status", Some(h.t()))).await;
     got.error(StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed", &[]);
     let got = h.send(empty("DELETE", "/v1/nothing", Some(h.t()))).await;
@@ -337,18 +377,12 @@ async fn unknown_route_is_json_404() {
 }
 
 #[tokio::test]
-async fn beyond_loopback_everything_needs_the_token() {
+async fn clients_on_other_hosts_need_credentials() {
     let h = Harness::new(EVERYWHERE);
-    for uri in [
-        "/v1/status",
-        "/v1/nope",
-        "/v1/records",
-        "/metrics",
-        "/v1/export",
-    ] {
-        h.get(uri)
+    for uri in ["/v1/status", "/v1/records", "/metrics", "/v1/export"] {
+        h.get_remote(uri)
             .await
-            .error(StatusCode::UNAUTHORIZED, "unauthorized", &[]);
+            .error(StatusCode::UNAUTHORIZED, "unauthorized", &["credentials"]);
     }
     let got = h.send(empty("GET", "/v1/status", Some(h.t()))).await;
     assert_eq!(got.status, StatusCode::OK);
@@ -1033,14 +1067,21 @@ async fn forks_are_listed_counted_and_exported() {
     let text = String::from_utf8(h.get("/metrics").await.bytes).unwrap();
     assert!(text.contains("certnet_forks 1"), "{text}");
 
+    h.post("/v1/log/checkpoint", &json!(null)).await;
     let export = h.get("/v1/export").await;
     let summary = audit(&export.bytes[..], &AuditOptions::default(), |_, _| {}).unwrap();
     assert_eq!(summary.forks, [(other().public(), 1)]);
 }
 
 #[tokio::test]
-async fn export_streams_an_auditable_file_at_a_fresh_checkpoint() {
+async fn export_streams_an_auditable_file_at_the_newest_checkpoint_and_signs_nothing() {
     let h = Harness::new(LOOPBACK);
+    // A GET changes nothing: with no checkpoint signed yet there is nothing to export.
+    h.get("/v1/export")
+        .await
+        .error(StatusCode::CONFLICT, "no_checkpoint", &["POST /v1/log/checkpoint"]);
+    assert!(h.services.store().latest_checkpoint().unwrap().is_none());
+    h.post("/v1/log/checkpoint", &json!(null)).await;
     let empty_export = h.get("/v1/export").await;
     assert_eq!(empty_export.status, StatusCode::OK);
     let summary = audit(&empty_export.bytes[..], &AuditOptions::default(), |_, _| {}).unwrap();
@@ -1049,7 +1090,18 @@ async fn export_streams_an_auditable_file_at_a_fresh_checkpoint() {
     for n in 0..20 {
         h.publish(&incident_body(&format!("incident {n}"))).await;
     }
+    // Still the old checkpoint: the export stops there and says so.
+    let stale = h.get("/v1/export").await;
+    assert_eq!(stale.headers["x-certnet-checkpoint-size"], "0");
+    h.post("/v1/log/checkpoint", &json!(null)).await;
+    let checkpoints = |h: &Harness| h.services.metrics().encode().unwrap();
+    let before = checkpoints(&h);
     let got = h.get("/v1/export").await;
+    assert_eq!(
+        checkpoints(&h).lines().find(|l| l.starts_with("certnet_checkpoints_made")),
+        before.lines().find(|l| l.starts_with("certnet_checkpoints_made")),
+        "GET /v1/export signed a checkpoint"
+    );
     assert_eq!(got.status, StatusCode::OK);
     assert_eq!(got.content_type(), "application/cbor-seq");
     assert_eq!(got.headers["x-certnet-checkpoint-size"], "20");
@@ -1070,7 +1122,6 @@ async fn export_streams_an_auditable_file_at_a_fresh_checkpoint() {
         *audited.checkpoint.root(),
         h.services.store().root(20).unwrap()
     );
-    // The export signed a checkpoint for the current size, now the newest.
     assert_eq!(h.get("/v1/log/checkpoint").await.json["size"], 20);
 }
 
@@ -1109,13 +1160,15 @@ async fn stopped_node_is_503_not_500() {
     let token = ApiToken::generate().unwrap();
     let (handle, node) = Node::new(identity());
     drop(node);
-    let state = ApiState::new(
-        handle,
-        h.services.clone(),
-        ApiAuth::new(token, LOOPBACK.parse().unwrap()),
+    let access = AccessPolicy::new(
+        &Default::default(),
+        &[LOOPBACK.parse().unwrap()],
+        token.clone(),
+        vec![],
     );
+    let state = ApiState::new(handle, h.services.clone(), access);
     let response = router(state)
-        .oneshot(empty("GET", "/v1/status", None))
+        .oneshot(empty("GET", "/v1/status", Some(token.as_str())))
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);

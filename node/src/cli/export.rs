@@ -1,6 +1,7 @@
-//! `certnet export --out FILE`: download the running node's log as an export file (header with a
-//! checkpoint signed for the current log size, every entry, fork proofs) for `certnet verify`; or,
-//! with `--format stix`, as one STIX 2.1 bundle (filtered by `--tlp` and `--kind`).
+//! `certnet export --out FILE`: have the running node sign a checkpoint for its current log size,
+//! then download the log up to it as an export file (header with that checkpoint, every entry, fork
+//! proofs) for `certnet verify`; or, with `--format stix`, as one STIX 2.1 bundle (filtered by
+//! `--tlp` and `--kind`).
 
 use std::fs::File;
 use std::io::{BufWriter, Write as _};
@@ -8,7 +9,7 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
-use certnet_node::api::wire::SIZE_HEADER;
+use certnet_node::api::wire::{CheckpointResponse, SIZE_HEADER};
 use certnet_node::datadir::DataDir;
 use clap::{Args, ValueEnum};
 
@@ -32,8 +33,8 @@ pub(crate) struct ExportArgs {
     /// What to write: the auditable certnet export, or a STIX 2.1 bundle.
     #[arg(long, value_enum, default_value_t = Format::Certnet)]
     format: Format,
-    /// With --format stix: only objects marked with these TLP labels (comma-separated; default all
-    /// but red).
+    /// With --format stix: only objects marked with these TLP labels (comma-separated; default
+    /// clear, green and amber: amber+strict, for the organisation only, must be named).
     #[arg(long, value_name = "TLP,...")]
     tlp: Option<String>,
     /// With --format stix: only objects of these record kinds (incident, indicator, advisory,
@@ -48,7 +49,14 @@ pub(super) fn run(dir: &DataDir, args: &ExportArgs) -> anyhow::Result<()> {
     }
     let client = Client::from_data_dir(dir)?;
     let path = match args.format {
-        Format::Certnet => "/v1/export".to_owned(),
+        Format::Certnet => {
+            // GET /v1/export changes nothing: it exports up to the newest checkpoint, so sign one
+            // for the log as it is now.
+            client
+                .post_empty::<CheckpointResponse>("/v1/log/checkpoint")
+                .context("cannot have the node sign a checkpoint for the export")?;
+            "/v1/export".to_owned()
+        }
         Format::Stix => {
             let mut query = Vec::new();
             if let Some(t) = &args.tlp {

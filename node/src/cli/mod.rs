@@ -1,6 +1,7 @@
 //! The `certnet` command line (binary only): arguments, the data directory, dispatch, exit codes.
 
 mod checkpoint;
+mod consumer;
 mod export;
 mod import;
 mod init;
@@ -71,6 +72,8 @@ enum Command {
     Peers(peers::PeersArgs),
     /// Edit roster.toml (add, remove, list members) and make the running node reload it.
     Roster(roster::RosterArgs),
+    /// Manage who may read which TLP bands without the API token (TAXII clients, SIEMs, MISP).
+    Consumer(consumer::ConsumerArgs),
 }
 
 /// A mistake in how certnet was called, found after argument parsing (exit code 2).
@@ -104,6 +107,7 @@ pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
         Command::Import(a) => import::run(&dir, &a),
         Command::Peers(a) => peers::run(&dir, &a),
         Command::Roster(a) => roster::run(&dir, a),
+        Command::Consumer(a) => consumer::run(&dir, &a),
     }
 }
 

@@ -63,6 +63,13 @@ pub(crate) fn read_private(path: &Path) -> Result<zeroize::Zeroizing<Vec<u8>>, P
     Ok(buf)
 }
 
+/// The permission bits of `path` if group or others may write it (`None` if they may not): a file
+/// that decides whom the node trusts must be changeable by its owner only.
+pub(crate) fn writable_by_others(path: &Path) -> io::Result<Option<u32>> {
+    let mode = fs::metadata(path)?.permissions().mode() & 0o7777;
+    Ok((mode & 0o022 != 0).then_some(mode))
+}
+
 /// Writes a fresh, fsynced temporary file next to `path` and returns its name.
 fn write_temp(path: &Path, contents: &[u8], mode: u32) -> io::Result<PathBuf> {
     let tmp = temp_name(path)?;

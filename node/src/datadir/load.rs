@@ -39,6 +39,22 @@ pub enum LoadError {
     /// roster.toml is unusable.
     #[error(transparent)]
     Roster(#[from] RosterError),
+    /// A file that decides whom the node trusts may be changed by group or others.
+    #[error("{} is writable by group or others (mode {mode:04o}): whoever can change it decides whom this node trusts; run `chmod go-w {}`", .path.display(), .path.display())]
+    WritableByOthers {
+        /// The file.
+        path: PathBuf,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// A file's permissions could not be read.
+    #[error("cannot read the permissions of {}", .path.display())]
+    Mode {
+        /// The file.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
     /// This node's author key is not in the roster.
     #[error("{}: this node's author key {author_key} is not in the roster: add a [[member]] with name = \"{name}\" and author_key = \"{author_key}\"", .roster.display())]
     NotInRoster {
@@ -123,10 +139,23 @@ pub fn load(dir: &DataDir) -> Result<LoadedNode, LoadError> {
             dir: dir.root().to_owned(),
         });
     }
+    for path in [dir.config(), dir.roster()] {
+        match super::fsutil::writable_by_others(&path) {
+            Ok(None) => {}
+            Ok(Some(mode)) => return Err(LoadError::WritableByOthers { path, mode }),
+            Err(source) => return Err(LoadError::Mode { path, source }),
+        }
+    }
     let author = keys::load_author_key(&dir.author_key())?;
     let node_key = keys::load_node_key(&dir.node_key())?;
     let token = ApiToken::load(&dir.api_token())?;
     let config = NodeConfig::load(&dir.config())?;
+    if !config.taxii().consumers().is_empty()
+        && let Ok(meta) = std::fs::metadata(dir.config())
+        && std::os::unix::fs::PermissionsExt::mode(&meta.permissions()) & 0o044 != 0
+    {
+        warn!(path = %dir.config().display(), "config.toml holds consumers' credential hashes and is readable by group or others: run `chmod 600` on it");
+    }
     let roster = Roster::load(&dir.roster())?;
 
     let author_key = author.public();

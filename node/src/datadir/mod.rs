@@ -19,6 +19,7 @@
 //! | `config.toml` | node configuration                                | 0644 |
 //! | `roster.toml` | federation members                                | 0644 |
 //! | `api.addr`    | address the running node's API is bound to        | 0644 |
+//! | `api-tls.addr`| address of its HTTPS listener, when configured    | 0644 |
 //!
 //! `D` itself is created with mode 0700.
 
@@ -132,6 +133,11 @@ impl DataDir {
     /// Where a running node writes its API's bound address.
     pub fn api_addr(&self) -> PathBuf {
         self.root.join("api.addr")
+    }
+
+    /// Where a running node writes its HTTPS listener's bound address (when `[api] tls_listen` is set).
+    pub fn api_tls_addr(&self) -> PathBuf {
+        self.root.join("api-tls.addr")
     }
 
     /// The files `certnet init` writes, in the order it writes them.

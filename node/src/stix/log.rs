@@ -2,16 +2,14 @@
 //! store's public read API. The order (log index, then position within the entry) is what TAXII
 //! pages through; it never depends on a query's filters.
 
-use std::collections::BTreeSet;
-
 use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::record::{Kind, Record, Tlp};
 use serde_json::Value;
 
-use super::ids::{MAX_MS, marking_definition, marking_id};
+use super::ids::{marking_definition, marking_id};
 use super::map::{Lookup, StixVersion, identity, record_versions, sdo_id};
-use crate::store::{Store, StoreError};
+use crate::store::{BandSet, Store, StoreError};
 
 /// Why the log's STIX could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -116,28 +114,29 @@ pub fn group_of(
 }
 
 /// The objects log entry `index` (record `record`, added at `added_us`) adds to the collection of
-/// `band` (`None`: every collection, as one bundle holds them): the band's marking-definition before
-/// the first entry, the author's identity at its first record, and the versions the record makes.
+/// `band`: the band's marking-definition if the entry `opens` the collection, the author's identity
+/// at the author's first entry of that band (so an identity never shows in a band its author has
+/// published nothing in), and the versions the record makes in that band.
 pub fn entry_items(
     lookup: &StoreLookup<'_>,
     index: u64,
     added_us: u64,
     record: &Record,
-    band: Option<Tlp>,
+    band: Tlp,
+    opens: bool,
 ) -> Result<Vec<LogItem>, StixLogError> {
     let mut found: Vec<(StixVersion, bool, bool)> = Vec::new();
-    if index == 0
-        && let Some(tlp) = band
-    {
-        found.push((marking_version(tlp, record.id()), true, true));
+    if opens {
+        found.push((marking_version(band, record.id()), true, true));
     }
-    if record.payload().seq == 1
-        && let Some(id) = identity(&record.payload().author, &FirstIs(record))
+    let author = record.payload().author;
+    if lookup.0.first_in_band(band, &author)? == Some(index)
+        && let Some(id) = identity(&author, lookup)
     {
         found.push((id, true, true));
     }
     let group = group_of(lookup, record)?;
-    let in_band = |v: &StixVersion| band.is_none_or(|b| v.tlp == Some(b));
+    let in_band = |v: &StixVersion| v.tlp == Some(band);
     for (i, v) in group.iter().enumerate() {
         if v.origin != record.id() || !in_band(v) {
             continue;
@@ -160,7 +159,7 @@ pub fn entry_items(
         .collect())
 }
 
-/// A marking-definition as a version, placed at the first log entry.
+/// A marking-definition as a version, placed at the collection's first entry.
 fn marking_version(tlp: Tlp, origin: RecordId) -> StixVersion {
     StixVersion {
         id: marking_id(tlp).to_owned(),
@@ -171,68 +170,25 @@ fn marking_version(tlp: Tlp, origin: RecordId) -> StixVersion {
     }
 }
 
-/// A lookup that knows only that `record` is its author's first.
-struct FirstIs<'a>(&'a Record);
-
-impl Lookup for FirstIs<'_> {
-    fn sdo_id(&self, _: &RecordId) -> Option<String> {
-        None
-    }
-    fn first_record(&self, _: &AuthorKey) -> Option<(RecordId, u64)> {
-        Some((self.0.id(), self.0.payload().time.min(MAX_MS)))
-    }
-}
-
-/// Every object of the log whose TLP is in `tlps` and whose record kind is in `kinds` (empty: any),
-/// with the identities of their authors: the content of a full STIX export.
-pub fn log_objects(
+/// The bundle objects of one record: every version of its group marked with a band of `bands`,
+/// and its author's identity.
+pub fn record_objects(
     store: &Store,
-    tlps: &[Tlp],
-    kinds: &[Kind],
+    record: &Record,
+    bands: BandSet,
 ) -> Result<Vec<Value>, StixLogError> {
-    let lookup = StoreLookup(store);
-    let mut out = Vec::new();
-    let mut authors: BTreeSet<AuthorKey> = BTreeSet::new();
-    for entry in store.log_iter(0) {
-        let entry = entry?;
-        let record = decode(&entry.bytes)?;
-        let kind = match record.payload().kind {
-            Kind::Update | Kind::Revoke => record
-                .payload()
-                .refs
-                .first()
-                .and_then(|t| lookup.record(t).ok().flatten())
-                .map(|t| t.payload().kind.clone()),
-            ref k => Some(k.clone()),
-        };
-        if !kinds.is_empty() && kind.as_ref().is_none_or(|k| !kinds.contains(k)) {
-            continue;
-        }
-        let group = group_of(&lookup, &record)?;
-        for v in group {
-            if v.origin == record.id() && v.tlp.is_some_and(|t| tlps.contains(&t)) {
-                authors.insert(record.payload().author);
-                out.push(v.object);
-            }
-        }
-    }
-    let mut identities: Vec<Value> = authors
-        .iter()
-        .filter_map(|a| identity(a, &lookup).map(|v| v.object))
-        .collect();
-    identities.append(&mut out);
-    Ok(identities)
-}
-
-/// The bundle objects of one record: every version of its group and its author's identity.
-pub fn record_objects(store: &Store, record: &Record) -> Result<Vec<Value>, StixLogError> {
     let lookup = StoreLookup(store);
     let group = group_of(&lookup, record)?;
     let mut out = Vec::with_capacity(group.len() + 1);
     if let Some(id) = identity(&record.payload().author, &lookup) {
         out.push(id.object);
     }
-    out.extend(group.into_iter().map(|v| v.object));
+    out.extend(
+        group
+            .into_iter()
+            .filter(|v| v.tlp.is_none_or(|t| bands.contains(t)))
+            .map(|v| v.object),
+    );
     if out.len() == 1 {
         out.clear();
     }

@@ -4,7 +4,8 @@
 //!
 //! - [`ids`]: name-based object ids, RFC 3339 timestamps, the TLP 2.0 marking-definitions.
 //! - [`map`]: records → STIX object versions (updates are new versions, a revoke sets `revoked`).
-//! - [`log`]: the objects each log entry adds (for TAXII and the full export), read from the store.
+//! - [`log`]: the objects each log entry adds to a TAXII collection, read from the store.
+//! - [`stream`]: a bundle of the log, written as it is read (flat memory).
 //! - [`bundle`] wraps objects in a STIX bundle whose id is derived from what it holds.
 //!
 //! The mapping produces `serde_json::Value`s: STIX *is* JSON, so the JSON lives here; `node::api`
@@ -13,6 +14,7 @@
 pub mod ids;
 pub mod log;
 pub mod map;
+pub mod stream;
 
 use std::collections::BTreeSet;
 

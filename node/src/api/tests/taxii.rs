@@ -12,7 +12,9 @@ use super::*;
 use crate::api::taxii::{
     API_ROOT, DATE_ADDED_FIRST, DATE_ADDED_LAST, TAXII_MEDIA_TYPE, collection_id,
 };
-use crate::datadir::config::{TaxiiConfig, TaxiiConsumer, TaxiiCredential};
+use crate::datadir::config::{
+    ApiConfig, PasswordHash, Reach, TaxiiConfig, TaxiiConsumer, TaxiiCredential,
+};
 
 const SIEM_TOKEN: &str = "siem-token-0123456789";
 const MISP_USER: &str = "misp";
@@ -23,11 +25,15 @@ fn sha(text: &str) -> [u8; 32] {
 }
 
 /// Consumers: a SIEM reading CLEAR and GREEN by bearer token, a MISP reading CLEAR, GREEN and AMBER by
-/// HTTP Basic.
-fn consumers(public_clear: bool) -> TaxiiConfig {
-    TaxiiConfig::new(
-        public_clear,
-        vec![
+/// HTTP Basic (an Argon2id hash); with `public_clear`, anonymous callers read CLEAR from anywhere.
+fn consumers(public_clear: bool) -> (ApiConfig, TaxiiConfig) {
+    let reach = if public_clear {
+        Reach::Anywhere
+    } else {
+        Reach::Loopback
+    };
+    let api = ApiConfig::default().with_anonymous(reach, Reach::Loopback);
+    let taxii = TaxiiConfig::new(vec![
             TaxiiConsumer::new(
                 "siem",
                 vec![Tlp::Clear, Tlp::Green],
@@ -42,11 +48,13 @@ fn consumers(public_clear: bool) -> TaxiiConfig {
                 false,
                 TaxiiCredential::Basic {
                     username: MISP_USER.into(),
-                    password_sha256: sha(MISP_PASSWORD),
+                    password: PasswordHash::Argon2id(
+                        crate::api::hash_password(MISP_PASSWORD.as_bytes()).unwrap(),
+                    ),
                 },
             ),
-        ],
-    )
+        ]);
+    (api, taxii)
 }
 
 /// Writes an exported bundle where CI validates it.
@@ -69,6 +77,7 @@ async fn taxii(h: &Harness, method: &str, uri: &str, cred: Cred<'_>) -> Answer {
     let builder = Request::builder()
         .method(method)
         .uri(uri)
+        .header(header::HOST, LOOPBACK)
         .header(header::ACCEPT, TAXII_MEDIA_TYPE);
     let builder = match cred {
         Cred::None => builder,
@@ -364,7 +373,7 @@ async fn revoke_sets_revoked_and_bundles_filter() {
 
 #[tokio::test]
 async fn discovery_root_and_collections_follow_the_caller() {
-    let h = Harness::with_taxii(LOOPBACK, consumers(false));
+    let h = Harness::with_access(LOOPBACK, consumers(false));
     let token = h.t().to_owned();
     let got = taxii(&h, "GET", "/taxii2/", Cred::Bearer(SIEM_TOKEN)).await;
     assert_eq!(got.status, StatusCode::OK);
@@ -413,6 +422,7 @@ async fn discovery_root_and_collections_follow_the_caller() {
         .send(
             Request::builder()
                 .uri("/taxii2/")
+                .header(header::HOST, LOOPBACK)
                 .header(header::ACCEPT, "application/json")
                 .header(header::AUTHORIZATION, format!("Bearer {SIEM_TOKEN}"))
                 .body(Body::empty())
@@ -433,7 +443,7 @@ async fn discovery_root_and_collections_follow_the_caller() {
 
 #[tokio::test]
 async fn credentials_are_checked_and_reveal_nothing() {
-    let h = Harness::with_taxii(EVERYWHERE, consumers(false));
+    let h = Harness::with_access(EVERYWHERE, consumers(false));
     populated(&h).await;
     let amber_objects = format!("{}objects/", col(Tlp::Amber));
     let nowhere = format!(
@@ -465,6 +475,7 @@ async fn credentials_are_checked_and_reveal_nothing() {
         .send(
             Request::builder()
                 .uri("/taxii2/")
+                .header(header::HOST, LOOPBACK)
                 .header(header::AUTHORIZATION, "Basic !!!")
                 .body(Body::empty())
                 .unwrap(),
@@ -490,7 +501,7 @@ async fn credentials_are_checked_and_reveal_nothing() {
 
 #[tokio::test]
 async fn tlp_gating_puts_each_version_in_its_band() {
-    let h = Harness::with_taxii(LOOPBACK, consumers(true));
+    let h = Harness::with_access(LOOPBACK, consumers(true));
     let (inc, ..) = populated(&h).await;
     let token = h.t().to_owned();
     let mut seen = std::collections::BTreeMap::new();
@@ -558,7 +569,7 @@ async fn tlp_gating_puts_each_version_in_its_band() {
 
 #[tokio::test]
 async fn pages_are_exact_with_one_date_added_and_headers_carry_microseconds() {
-    let h = Harness::with_taxii(LOOPBACK, consumers(false));
+    let h = Harness::with_access(LOOPBACK, consumers(false));
     // One record whose objects all share one date_added: 1 marking + 1 identity + incident + 5
     // observables + 5 relationships = 13 objects.
     h.publish(&body(
@@ -633,7 +644,7 @@ async fn pages_are_exact_with_one_date_added_and_headers_carry_microseconds() {
 
 #[tokio::test]
 async fn every_filter_narrows_the_answer() {
-    let h = Harness::with_taxii(LOOPBACK, consumers(false));
+    let h = Harness::with_access(LOOPBACK, consumers(false));
     let (inc, ..) = populated(&h).await;
     let token = h.t().to_owned();
     let green = format!("{}objects/", col(Tlp::Green));
@@ -742,7 +753,7 @@ async fn every_filter_narrows_the_answer() {
 
 #[tokio::test]
 async fn bad_queries_are_taxii_400s_and_writes_are_refused() {
-    let h = Harness::with_taxii(LOOPBACK, consumers(false));
+    let h = Harness::with_access(LOOPBACK, consumers(false));
     populated(&h).await;
     let before = h.services.store().log_size();
     let green = format!("{}objects/", col(Tlp::Green));

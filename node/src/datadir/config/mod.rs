@@ -8,17 +8,22 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use certnet_protocol::record::Tlp;
 use serde::Deserialize;
 use toml::Spanned;
 
-use super::roster_file::PUBLIC_MODE;
+use super::keys::PRIVATE_MODE;
+mod api;
+mod consumers;
+mod edit;
+
+pub use api::{ApiConfig, DEFAULT_API_LISTEN, Reach, TlsSettings};
+pub use consumers::{PasswordHash, TaxiiConfig, TaxiiConsumer, TaxiiCredential, consumer_toml};
+pub use edit::{ConsumerEditError, add_consumer, remove_consumer};
+
 use crate::datadir::fsutil;
 use crate::datadir::tomlfile::{FileProblem, quote};
 use crate::membership::MemberName;
 
-/// Default address of the HTTP API: loopback only.
-pub const DEFAULT_API_LISTEN: &str = "127.0.0.1:4470";
 /// Default libp2p listen addresses: TCP and QUIC on port 4471, all interfaces.
 pub const DEFAULT_P2P_LISTEN: [&str; 2] =
     ["/ip4/0.0.0.0/tcp/4471", "/ip4/0.0.0.0/udp/4471/quic-v1"];
@@ -60,19 +65,6 @@ pub enum ConfigError {
     Invalid(FileProblem),
 }
 
-/// The HTTP API's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiConfig {
-    listen: SocketAddr,
-}
-
-impl ApiConfig {
-    /// Address the API binds. A non-loopback address makes the token required on every route.
-    pub fn listen(&self) -> SocketAddr {
-        self.listen
-    }
-}
-
 /// The libp2p network's settings.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct P2pConfig {
@@ -111,107 +103,6 @@ impl StoreConfig {
     }
 }
 
-/// How a TAXII consumer proves who it is. Only SHA-256 hashes of the secrets are configured.
-#[derive(Clone, PartialEq, Eq)]
-pub enum TaxiiCredential {
-    /// `Authorization: Bearer <token>`, where SHA-256(token) is this hash.
-    Bearer {
-        /// SHA-256 of the token.
-        token_sha256: [u8; 32],
-    },
-    /// HTTP Basic with this user name, where SHA-256(password) is this hash.
-    Basic {
-        /// The user name.
-        username: String,
-        /// SHA-256 of the password.
-        password_sha256: [u8; 32],
-    },
-}
-
-impl std::fmt::Debug for TaxiiCredential {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        match self {
-            Self::Bearer { .. } => f.write_str("Bearer(..)"),
-            Self::Basic { username, .. } => write!(f, "Basic({username}, ..)"),
-        }
-    }
-}
-
-/// One consumer of the TAXII endpoint: who it is and which TLP collections it may read.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct TaxiiConsumer {
-    name: String,
-    tlp: Vec<Tlp>,
-    own_organisation: bool,
-    credential: TaxiiCredential,
-}
-
-impl TaxiiConsumer {
-    /// A consumer called `name` reading the `tlp` collections. Unlike consumers read from
-    /// config.toml this is not checked: callers keep `red` out and `amber+strict` to the own
-    /// organisation.
-    pub fn new(
-        name: &str,
-        tlp: Vec<Tlp>,
-        own_organisation: bool,
-        credential: TaxiiCredential,
-    ) -> Self {
-        Self {
-            name: name.to_owned(),
-            tlp,
-            own_organisation,
-            credential,
-        }
-    }
-
-    /// The consumer's name (for logs).
-    pub fn name(&self) -> &str {
-        &self.name
-    }
-
-    /// The TLP collections it may read (never `red`; `amber+strict` only for the own organisation).
-    pub fn tlp(&self) -> &[Tlp] {
-        &self.tlp
-    }
-
-    /// Whether it belongs to this node's own organisation.
-    pub fn own_organisation(&self) -> bool {
-        self.own_organisation
-    }
-
-    /// How it authenticates.
-    pub fn credential(&self) -> &TaxiiCredential {
-        &self.credential
-    }
-}
-
-/// The TAXII 2.1 endpoint's settings: its consumers and whether TLP:CLEAR is public.
-#[derive(Debug, Clone, PartialEq, Eq, Default)]
-pub struct TaxiiConfig {
-    public_clear: bool,
-    consumers: Vec<TaxiiConsumer>,
-}
-
-impl TaxiiConfig {
-    /// Settings with these consumers; `public_clear` serves the CLEAR collection without credentials.
-    pub fn new(public_clear: bool, consumers: Vec<TaxiiConsumer>) -> Self {
-        Self {
-            public_clear,
-            consumers,
-        }
-    }
-
-    /// Whether the TLP:CLEAR collection is readable without credentials.
-    pub fn public_clear(&self) -> bool {
-        self.public_clear
-    }
-
-    /// The configured consumers.
-    pub fn consumers(&self) -> &[TaxiiConsumer] {
-        &self.consumers
-    }
-}
-
 /// A validated node configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct NodeConfig {
@@ -227,9 +118,7 @@ impl NodeConfig {
     pub fn new(name: MemberName) -> Self {
         Self {
             name,
-            api: ApiConfig {
-                listen: SocketAddr::from(([127, 0, 0, 1], 4470)),
-            },
+            api: ApiConfig::default(),
             p2p: P2pConfig {
                 listen: DEFAULT_P2P_LISTEN.iter().map(|s| (*s).to_owned()).collect(),
                 mdns: false,
@@ -251,6 +140,12 @@ impl NodeConfig {
     /// The TAXII endpoint's settings.
     pub fn taxii(&self) -> &TaxiiConfig {
         &self.taxii
+    }
+
+    /// The same configuration with these API settings.
+    pub fn with_api(mut self, api: ApiConfig) -> Self {
+        self.api = api;
+        self
     }
 
     /// The same configuration with the API on `listen`.
@@ -313,17 +208,8 @@ impl NodeConfig {
         })?;
         let mut config = NodeConfig::new(name);
 
-        if let Some(listen) = file.api.listen {
-            config.api.listen = listen.get_ref().parse::<SocketAddr>().map_err(|_| {
-                problem(
-                    listen.span(),
-                    format!(
-                        "[api] listen `{}` is not an IP:PORT address (for example \"{DEFAULT_API_LISTEN}\")",
-                        listen.get_ref()
-                    ),
-                )
-            })?;
-        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        config.api = api::api_config(file.api, file.taxii.public_clear.as_ref(), base, &problem)?;
 
         if let Some(listen) = file.p2p.listen {
             let mut addrs = Vec::with_capacity(listen.len());
@@ -368,7 +254,7 @@ impl NodeConfig {
             }
             config.store.checkpoint_interval = Duration::from_secs(*secs.get_ref());
         }
-        config.taxii = taxii_config(file.taxii, &problem)?;
+        config.taxii = consumers::taxii_config(file.taxii, &problem)?;
         Ok(config)
     }
 
@@ -382,12 +268,7 @@ impl NodeConfig {
 # This node's member name: must match its entry in roster.toml.
 name = {name}
 
-[api]
-# Address of the local HTTP API (IP:PORT; port 0 picks a free port, written to api.addr).
-# Keep it on loopback: on any other address every request needs the token in api.token.
-# Default: "{DEFAULT_API_LISTEN}".
-listen = {api_listen}
-
+{api}
 [p2p]
 # libp2p listen multiaddrs (TCP and QUIC). Default: ["{tcp}", "{quic}"].
 listen = [{p2p_listen}]
@@ -401,34 +282,27 @@ cache_capacity_mib = {cache}
 checkpoint_interval_secs = {interval}
 
 [taxii]
-# Serve the TLP:CLEAR collection of /taxii2/ without credentials. GREEN and AMBER are never public,
-# AMBER+STRICT goes only to consumers of this node's own organisation, RED is never served.
-# Default: false.
-public_clear = {public_clear}
-# Consumers, one [[taxii.consumers]] table each (README: "Feeding MISP / OpenCTI / your SIEM"):
-#   [[taxii.consumers]]
-#   name = "soc-siem"
-#   tlp = ["clear", "green", "amber"]     # the TLP collections it may read
-#   own_organisation = false              # true is required to read "amber+strict"
-#   token_sha256 = "<sha256 hex of its bearer token>"
-#   # or HTTP Basic: username = "misp" and password_sha256 = "<sha256 hex of its password>"
+# Consumers: who may read which TLP bands (on /taxii2/, /v1 and the console) without the API token.
+# Add them with `certnet consumer add NAME --bands clear,green [--basic]` (README: "Feeding MISP /
+# OpenCTI / your SIEM"); each is one [[taxii.consumers]] table. AMBER+STRICT goes only to consumers
+# with own_organisation = true; RED is never served to consumers.
 {consumers}"#,
             name = quote(self.name.as_str()),
-            api_listen = quote(&self.api.listen.to_string()),
+            api = self.api.to_toml(),
             tcp = DEFAULT_P2P_LISTEN[0],
             quic = DEFAULT_P2P_LISTEN[1],
             p2p_listen = p2p_listen.join(", "),
             mdns = self.p2p.mdns,
             cache = self.store.cache_capacity_mib,
             interval = self.store.checkpoint_interval.as_secs(),
-            public_clear = self.taxii.public_clear,
-            consumers = consumers_toml(&self.taxii.consumers),
+            consumers = consumers::consumers_toml(self.taxii.consumers()),
         )
     }
 
-    /// Writes a new config file (mode 0644, atomically), refusing to replace an existing one.
+    /// Writes a new config file (mode 0600: it holds consumers' credential hashes; atomically),
+    /// refusing to replace an existing one.
     pub fn write_new(&self, path: &Path) -> Result<(), ConfigError> {
-        fsutil::write_new(path, self.to_toml().as_bytes(), PUBLIC_MODE).map_err(|source| {
+        fsutil::write_new(path, self.to_toml().as_bytes(), PRIVATE_MODE).map_err(|source| {
             if source.kind() == io::ErrorKind::AlreadyExists {
                 ConfigError::Exists {
                     path: path.to_owned(),
@@ -449,206 +323,13 @@ public_clear = {public_clear}
 struct ConfigFile {
     name: Spanned<String>,
     #[serde(default)]
-    api: ApiFile,
+    api: api::ApiFile,
     #[serde(default)]
     p2p: P2pFile,
     #[serde(default)]
     store: StoreFile,
     #[serde(default)]
-    taxii: TaxiiFile,
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct TaxiiFile {
-    public_clear: Option<bool>,
-    #[serde(default)]
-    consumers: Vec<Spanned<ConsumerFile>>,
-}
-
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ConsumerFile {
-    name: Spanned<String>,
-    tlp: Spanned<Vec<Spanned<String>>>,
-    #[serde(default)]
-    own_organisation: bool,
-    token_sha256: Option<Spanned<String>>,
-    username: Option<Spanned<String>>,
-    password_sha256: Option<Spanned<String>>,
-}
-
-/// Checks the `[taxii]` section; `problem` places an error in the file.
-fn taxii_config(
-    file: TaxiiFile,
-    problem: &dyn Fn(std::ops::Range<usize>, String) -> ConfigError,
-) -> Result<TaxiiConfig, ConfigError> {
-    let hash = |field: &Spanned<String>, what: &str| -> Result<[u8; 32], ConfigError> {
-        let mut out = [0u8; 32];
-        hex::decode_to_slice(field.get_ref().trim(), &mut out).map_err(|_| {
-            problem(
-                field.span(),
-                format!(
-                    "[[taxii.consumers]] {what} must be 64 hex characters: the SHA-256 of the secret (`printf %s SECRET | sha256sum`)"
-                ),
-            )
-        })?;
-        Ok(out)
-    };
-    let mut consumers: Vec<TaxiiConsumer> = Vec::new();
-    for entry in file.consumers {
-        let span = entry.span();
-        let c = entry.into_inner();
-        let name = c.name.get_ref().trim();
-        if name.is_empty() {
-            return Err(problem(
-                c.name.span(),
-                "[[taxii.consumers]] name must not be empty".into(),
-            ));
-        }
-        if consumers.iter().any(|o| o.name == name) {
-            return Err(problem(
-                c.name.span(),
-                format!(
-                    "[[taxii.consumers]] name `{name}` is used twice: give each consumer its own name"
-                ),
-            ));
-        }
-        let mut tlp = Vec::new();
-        for t in c.tlp.get_ref() {
-            let label = t.get_ref().parse::<Tlp>().map_err(|_| {
-                problem(
-                    t.span(),
-                    format!(
-                        "[[taxii.consumers]] `{name}`: tlp `{}` is not a TLP label (clear, green, amber or amber+strict)",
-                        t.get_ref()
-                    ),
-                )
-            })?;
-            match label {
-                Tlp::Red => {
-                    return Err(problem(
-                        t.span(),
-                        format!(
-                            "[[taxii.consumers]] `{name}`: tlp `red` is never served over TAXII: remove it"
-                        ),
-                    ));
-                }
-                Tlp::AmberStrict if !c.own_organisation => {
-                    return Err(problem(
-                        t.span(),
-                        format!(
-                            "[[taxii.consumers]] `{name}`: tlp `amber+strict` is only for this node's own organisation: set own_organisation = true or remove it"
-                        ),
-                    ));
-                }
-                _ => {}
-            }
-            if !tlp.contains(&label) {
-                tlp.push(label);
-            }
-        }
-        if tlp.is_empty() {
-            return Err(problem(
-                c.tlp.span(),
-                format!(
-                    "[[taxii.consumers]] `{name}`: tlp must name at least one collection, such as [\"clear\", \"green\"]"
-                ),
-            ));
-        }
-        tlp.sort();
-        let credential = match (&c.token_sha256, &c.username, &c.password_sha256) {
-            (Some(token), None, None) => TaxiiCredential::Bearer {
-                token_sha256: hash(token, "token_sha256")?,
-            },
-            (None, Some(user), Some(password)) => {
-                let username = user.get_ref().clone();
-                if username.is_empty() || username.contains(':') {
-                    return Err(problem(
-                        user.span(),
-                        format!(
-                            "[[taxii.consumers]] `{name}`: username must be non-empty and without `:`"
-                        ),
-                    ));
-                }
-                if consumers.iter().any(|o| {
-                    matches!(&o.credential, TaxiiCredential::Basic { username: u, .. } if *u == username)
-                }) {
-                    return Err(problem(
-                        user.span(),
-                        format!("[[taxii.consumers]] username `{username}` is used twice"),
-                    ));
-                }
-                TaxiiCredential::Basic {
-                    username,
-                    password_sha256: hash(password, "password_sha256")?,
-                }
-            }
-            _ => {
-                return Err(problem(
-                    span,
-                    format!(
-                        "[[taxii.consumers]] `{name}` needs either token_sha256 (bearer token) or username and password_sha256 (HTTP Basic), not both"
-                    ),
-                ));
-            }
-        };
-        if let TaxiiCredential::Bearer { token_sha256 } = &credential
-            && consumers.iter().any(|o| {
-                matches!(&o.credential, TaxiiCredential::Bearer { token_sha256: t } if t == token_sha256)
-            })
-        {
-            return Err(problem(
-                span,
-                format!("[[taxii.consumers]] `{name}` has the same token as another consumer: give each its own"),
-            ));
-        }
-        consumers.push(TaxiiConsumer {
-            name: name.to_owned(),
-            tlp,
-            own_organisation: c.own_organisation,
-            credential,
-        });
-    }
-    Ok(TaxiiConfig {
-        public_clear: file.public_clear.unwrap_or(false),
-        consumers,
-    })
-}
-
-/// The consumers as `[[taxii.consumers]]` tables.
-fn consumers_toml(consumers: &[TaxiiConsumer]) -> String {
-    let mut out = String::new();
-    for c in consumers {
-        let tlp: Vec<String> = c.tlp.iter().map(|t| quote(t.as_str())).collect();
-        out.push_str(&format!(
-            "\n[[taxii.consumers]]\n# Who it is.\nname = {}\n# The TLP collections it may read.\ntlp = [{}]\n# Whether it is part of this node's own organisation.\nown_organisation = {}\n",
-            quote(&c.name),
-            tlp.join(", "),
-            c.own_organisation
-        ));
-        match &c.credential {
-            TaxiiCredential::Bearer { token_sha256 } => out.push_str(&format!(
-                "# SHA-256 of its bearer token.\ntoken_sha256 = \"{}\"\n",
-                hex::encode(token_sha256)
-            )),
-            TaxiiCredential::Basic {
-                username,
-                password_sha256,
-            } => out.push_str(&format!(
-                "# Its HTTP Basic user name.\nusername = {}\n# SHA-256 of its password.\npassword_sha256 = \"{}\"\n",
-                quote(username),
-                hex::encode(password_sha256)
-            )),
-        }
-    }
-    out
-}
-
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-struct ApiFile {
-    listen: Option<Spanned<String>>,
+    taxii: consumers::TaxiiFile,
 }
 
 #[derive(Deserialize, Default)]
@@ -667,6 +348,8 @@ struct StoreFile {
 
 #[cfg(test)]
 mod tests {
+    use certnet_protocol::record::Tlp;
+
     use super::*;
 
     fn parse(text: &str) -> Result<NodeConfig, ConfigError> {
@@ -707,8 +390,10 @@ mod tests {
             "name = \"n\"\n[taxii]\npublic_clear = true\n[[taxii.consumers]]\nname = \"siem\"\ntlp = [\"green\", \"clear\"]\ntoken_sha256 = \"{HASH}\"\n[[taxii.consumers]]\nname = \"soc\"\ntlp = [\"amber+strict\"]\nown_organisation = true\nusername = \"misp\"\npassword_sha256 = \"{HASH}\"\n"
         );
         let config = parse(&text).unwrap();
+        // The older `public_clear = true` is `[api] anonymous_clear = "anywhere"`.
+        assert_eq!(config.api().anonymous_clear(), Reach::Anywhere);
         let taxii = config.taxii();
-        assert!(taxii.public_clear());
+        assert!(taxii.consumers()[1].legacy_fix().is_some());
         assert_eq!(taxii.consumers().len(), 2);
         assert_eq!(taxii.consumers()[0].tlp(), [Tlp::Clear, Tlp::Green]);
         assert!(matches!(
