@@ -178,7 +178,9 @@ pub async fn run(
             match std::fs::remove_file(&file) {
                 Ok(()) => {}
                 Err(err) if err.kind() == io::ErrorKind::NotFound => {}
-                Err(err) => warn!(path = %file.display(), %err, "cannot remove the API address file"),
+                Err(err) => {
+                    warn!(path = %file.display(), %err, "cannot remove the API address file")
+                }
             }
         }
     }
@@ -278,7 +280,9 @@ async fn run_tasks(
         }
     }
     match tls_addr {
-        Some(https) => info!(api = %addr, https = %https, data_dir = %node.data_dir().root().display(), "node running"),
+        Some(https) => {
+            info!(api = %addr, https = %https, data_dir = %node.data_dir().root().display(), "node running")
+        }
         None => info!(api = %addr, data_dir = %node.data_dir().root().display(), "node running"),
     }
 

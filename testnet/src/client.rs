@@ -2,8 +2,8 @@
 //!
 //! Routes whose JSON shape is settled have types ([`Status`], [`Published`]); the others return
 //! [`serde_json::Value`] until their shape is final, so the harness does not pin what the node's
-//! API is still free to change. Reads are open on loopback; writes send the bearer token from the
-//! node's `api.token`.
+//! API is still free to change. Every request sends the bearer token from the node's `api.token`:
+//! the harness is the node's operator (anonymous callers may read only TLP:CLEAR).
 //!
 //! Routes: `GET /v1/status`; `POST /v1/records`; `GET /v1/records` (cursor-paged); `GET
 //! /v1/records/{id}`; `GET /v1/peers`; `POST /v1/peers/{peer}/block` and `/unblock`; `GET
@@ -298,8 +298,10 @@ impl ApiClient {
             .map(drop)
     }
 
-    /// `GET /v1/export`: the export file's bytes.
+    /// `POST /v1/log/checkpoint`, then `GET /v1/export`: the export file's bytes, up to a checkpoint
+    /// signed for the log as it is now (a GET signs nothing).
     pub fn export(&self) -> Result<Vec<u8>, ApiError> {
+        self.post_json::<Value>("/v1/log/checkpoint", None)?;
         let path = "/v1/export";
         let response = self.send_get(path, &[])?;
         let mut response = check(response, "GET", path)?;
@@ -376,6 +378,7 @@ impl ApiClient {
     ) -> Result<ureq::http::Response<ureq::Body>, ApiError> {
         self.agent
             .get(format!("{}{path}", self.base_url()))
+            .header("Authorization", format!("Bearer {}", self.token))
             .query_pairs(query.iter().map(|(k, v)| (*k, v.as_str())))
             .call()
             .map_err(|source| self.unreachable("GET", path, source))

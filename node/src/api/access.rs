@@ -90,7 +90,10 @@ impl AccessPolicy {
         hosts.extend(api.hosts().iter().cloned());
         for c in &consumers {
             if let Some(fix) = c.legacy_fix() {
-                warn!(consumer = c.name(), "this TAXII consumer's password is an unsalted SHA-256 hash: replace it with an Argon2id one: {fix}");
+                warn!(
+                    consumer = c.name(),
+                    "this TAXII consumer's password is an unsalted SHA-256 hash: replace it with an Argon2id one: {fix}"
+                );
             }
         }
         let mut secret = Zeroizing::new([0u8; 32]);
@@ -139,7 +142,11 @@ impl AccessPolicy {
 
     /// The principal of a request with these headers from `conn` (unknown in in-process tests:
     /// then the caller counts as remote). Blocking (Argon2): call it off the async workers.
-    pub fn resolve(&self, headers: &HeaderMap, conn: Option<&ConnInfo>) -> Result<Principal, AuthError> {
+    pub fn resolve(
+        &self,
+        headers: &HeaderMap,
+        conn: Option<&ConnInfo>,
+    ) -> Result<Principal, AuthError> {
         let client = conn.map(|c| c.remote.ip());
         let Some(value) = headers.get(header::AUTHORIZATION) else {
             let loopback = client.is_some_and(|ip| ip.is_loopback());
@@ -182,7 +189,11 @@ impl AccessPolicy {
             return found;
         }
         if scheme.eq_ignore_ascii_case(b"basic") {
-            let decoded = Zeroizing::new(base64::engine::general_purpose::STANDARD.decode(secret).ok()?);
+            let decoded = Zeroizing::new(
+                base64::engine::general_purpose::STANDARD
+                    .decode(secret)
+                    .ok()?,
+            );
             let colon = decoded.iter().position(|b| *b == b':')?;
             let (user, password) = (&decoded[..colon], &decoded[colon + 1..]);
             return self.basic(user, password);
@@ -231,12 +242,18 @@ impl AccessPolicy {
         let now = Instant::now();
         {
             let cache = self.passwords.lock().unwrap_or_else(|e| e.into_inner());
-            if cache.get(&key).is_some_and(|t| now.duration_since(*t) < PASSWORD_CACHE_TIME) {
+            if cache
+                .get(&key)
+                .is_some_and(|t| now.duration_since(*t) < PASSWORD_CACHE_TIME)
+            {
                 return true;
             }
         }
-        let ok = Phc::new(phc)
-            .is_ok_and(|parsed| argon2::Argon2::default().verify_password(password, &parsed).is_ok());
+        let ok = Phc::new(phc).is_ok_and(|parsed| {
+            argon2::Argon2::default()
+                .verify_password(password, &parsed)
+                .is_ok()
+        });
         if ok {
             let mut cache = self.passwords.lock().unwrap_or_else(|e| e.into_inner());
             cache.retain(|_, t| now.duration_since(*t) < PASSWORD_CACHE_TIME);
@@ -269,7 +286,10 @@ impl AccessPolicy {
         if failures.len() >= MAX_TRACKED_CLIENTS && !failures.contains_key(&ip) {
             failures.retain(|_, (_, since)| now.duration_since(*since) < AUTH_WINDOW);
             if failures.len() >= MAX_TRACKED_CLIENTS
-                && let Some(oldest) = failures.iter().min_by_key(|(_, (_, s))| *s).map(|(ip, _)| *ip)
+                && let Some(oldest) = failures
+                    .iter()
+                    .min_by_key(|(_, (_, s))| *s)
+                    .map(|(ip, _)| *ip)
             {
                 failures.remove(&oldest);
             }
@@ -311,13 +331,19 @@ mod tests {
     fn basic(user: &str, password: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
         let value = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
-        h.insert(header::AUTHORIZATION, format!("Basic {value}").parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Basic {value}").parse().unwrap(),
+        );
         h
     }
 
     fn bearer(token: &str) -> HeaderMap {
         let mut h = HeaderMap::new();
-        h.insert(header::AUTHORIZATION, format!("Bearer {token}").parse().unwrap());
+        h.insert(
+            header::AUTHORIZATION,
+            format!("Bearer {token}").parse().unwrap(),
+        );
         h
     }
 
@@ -362,30 +388,53 @@ mod tests {
         );
         let local = conn([127, 0, 0, 1]);
         let far = conn([192, 0, 2, 9]);
-        assert_eq!(policy.resolve(&bearer(token.as_str()), Some(&far)), Ok(Principal::Operator));
-        let misp = policy.resolve(&basic("misp", "correct horse"), Some(&far)).unwrap();
+        assert_eq!(
+            policy.resolve(&bearer(token.as_str()), Some(&far)),
+            Ok(Principal::Operator)
+        );
+        let misp = policy
+            .resolve(&basic("misp", "correct horse"), Some(&far))
+            .unwrap();
         assert!(misp.may_read(Tlp::Green) && !misp.may_read(Tlp::Amber));
         // Cached now: the same answer again.
-        assert_eq!(policy.resolve(&basic("misp", "correct horse"), Some(&far)), Ok(misp));
+        assert_eq!(
+            policy.resolve(&basic("misp", "correct horse"), Some(&far)),
+            Ok(misp)
+        );
         assert!(policy.resolve(&basic("old", "pw"), Some(&far)).is_ok());
         assert_eq!(
             policy.resolve(&HeaderMap::new(), Some(&local)),
-            Ok(Principal::Anonymous { clear: true, status: true })
+            Ok(Principal::Anonymous {
+                clear: true,
+                status: true
+            })
         );
         assert_eq!(
             policy.resolve(&HeaderMap::new(), Some(&far)),
-            Ok(Principal::Anonymous { clear: false, status: false })
+            Ok(Principal::Anonymous {
+                clear: false,
+                status: false
+            })
         );
         for _ in 0..MAX_AUTH_FAILURES {
-            assert_eq!(policy.resolve(&basic("misp", "wrong"), Some(&far)), Err(AuthError::Invalid));
+            assert_eq!(
+                policy.resolve(&basic("misp", "wrong"), Some(&far)),
+                Err(AuthError::Invalid)
+            );
         }
         assert!(matches!(
             policy.resolve(&basic("misp", "correct horse"), Some(&far)),
             Err(AuthError::Throttled(_))
         ));
         // Another client is not affected.
-        assert_eq!(policy.resolve(&bearer(token.as_str()), Some(&local)), Ok(Principal::Operator));
-        assert_eq!(policy.resolve(&basic("nobody", "x"), Some(&local)), Err(AuthError::Invalid));
+        assert_eq!(
+            policy.resolve(&bearer(token.as_str()), Some(&local)),
+            Ok(Principal::Operator)
+        );
+        assert_eq!(
+            policy.resolve(&basic("nobody", "x"), Some(&local)),
+            Err(AuthError::Invalid)
+        );
     }
 
     #[test]

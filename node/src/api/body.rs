@@ -53,5 +53,7 @@ pub(super) fn streamed<E: std::fmt::Display + Send + 'static>(
             }
         }
     }));
-    Body::from_stream(futures_util::stream::poll_fn(move |cx| receiver.poll_recv(cx)))
+    Body::from_stream(futures_util::stream::poll_fn(move |cx| {
+        receiver.poll_recv(cx)
+    }))
 }

@@ -9,9 +9,9 @@ use axum::http::header;
 use axum::response::{IntoResponse, Response};
 use tracing::debug;
 
-use super::wire::{CBOR_SEQ, SIZE_HEADER};
 use super::body::streamed;
 use super::principal::{Action, Principal};
+use super::wire::{CBOR_SEQ, SIZE_HEADER};
 use super::{ApiError, ApiState};
 use crate::export::write_export;
 
@@ -39,7 +39,11 @@ pub(super) async fn get_export(
     let permit = state.blocking_permit().await?;
     let body = streamed(permit, "export", move |out| {
         write_export(&store, &header, size, out).map(|stats| {
-            debug!(entries = stats.entries, forks = stats.forks, "export written");
+            debug!(
+                entries = stats.entries,
+                forks = stats.forks,
+                "export written"
+            );
         })
     });
     Ok((

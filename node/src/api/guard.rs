@@ -16,12 +16,19 @@ use super::{ApiError, ApiState, taxii};
 fn host_of(request: &Request) -> Option<String> {
     let raw = match request.uri().authority() {
         Some(a) => a.as_str().to_owned(),
-        None => request.headers().get(header::HOST)?.to_str().ok()?.to_owned(),
+        None => request
+            .headers()
+            .get(header::HOST)?
+            .to_str()
+            .ok()?
+            .to_owned(),
     };
     let host = match raw.strip_prefix('[') {
         // [v6]:port
         Some(rest) => format!("[{}]", rest.split(']').next()?),
-        None => raw.rsplit_once(':').map_or(raw.clone(), |(h, _)| h.to_owned()),
+        None => raw
+            .rsplit_once(':')
+            .map_or(raw.clone(), |(h, _)| h.to_owned()),
     };
     (!host.is_empty()).then_some(host)
 }
@@ -39,7 +46,10 @@ fn cross_origin(headers: &HeaderMap, tls: bool) -> Option<String> {
     let origin = origin.to_str().unwrap_or("null");
     let host = headers.get(header::HOST).and_then(|h| h.to_str().ok());
     let own = host.map(|h| format!("{}://{h}", if tls { "https" } else { "http" }));
-    if own.as_deref().is_some_and(|own| own.eq_ignore_ascii_case(origin)) {
+    if own
+        .as_deref()
+        .is_some_and(|own| own.eq_ignore_ascii_case(origin))
+    {
         None
     } else {
         Some(format!("a request from origin `{origin}`"))
@@ -55,7 +65,11 @@ fn refusal(taxii: bool, error: ApiError) -> Response {
     }
 }
 
-pub(super) async fn guard(State(state): State<ApiState>, mut request: Request, next: Next) -> Response {
+pub(super) async fn guard(
+    State(state): State<ApiState>,
+    mut request: Request,
+    next: Next,
+) -> Response {
     let taxii = taxii::is_taxii_path(request.uri().path());
     let conn = request.extensions().get::<ConnInfo>().copied();
     let access = state.access.clone();
@@ -111,7 +125,9 @@ pub(super) async fn guard(State(state): State<ApiState>, mut request: Request, n
                     ApiError::new(
                         StatusCode::TOO_MANY_REQUESTS,
                         "too_many_failures",
-                        format!("too many failed authentications from this address: retry in {secs} s"),
+                        format!(
+                            "too many failed authentications from this address: retry in {secs} s"
+                        ),
                     ),
                 );
                 if let Ok(v) = HeaderValue::from_str(&secs.to_string()) {
@@ -148,9 +164,18 @@ mod tests {
 
     #[test]
     fn hosts_are_read_without_ports() {
-        assert_eq!(host_of(&request("/v1", Some("127.0.0.1:4470"))).as_deref(), Some("127.0.0.1"));
-        assert_eq!(host_of(&request("/v1", Some("[::1]:4470"))).as_deref(), Some("[::1]"));
-        assert_eq!(host_of(&request("/v1", Some("localhost"))).as_deref(), Some("localhost"));
+        assert_eq!(
+            host_of(&request("/v1", Some("127.0.0.1:4470"))).as_deref(),
+            Some("127.0.0.1")
+        );
+        assert_eq!(
+            host_of(&request("/v1", Some("[::1]:4470"))).as_deref(),
+            Some("[::1]")
+        );
+        assert_eq!(
+            host_of(&request("/v1", Some("localhost"))).as_deref(),
+            Some("localhost")
+        );
         assert_eq!(
             host_of(&request("http://evil.example:4470/v1", Some("127.0.0.1"))).as_deref(),
             Some("evil.example")

@@ -12,10 +12,10 @@ use certnet_protocol::merkle::{ProofError, leaf_hash};
 use certnet_protocol::record::Record;
 use serde::Deserialize;
 
+use super::principal::{Action, Principal};
 use super::wire::{
     CheckpointResponse, ConsistencyProofResponse, ForkJson, ForksResponse, InclusionProofResponse,
 };
-use super::principal::{Action, Principal};
 use super::{ApiError, ApiQuery, ApiState};
 use crate::services::{NodeServices, SignedCheckpoint};
 use crate::store::StoreError;
@@ -48,12 +48,13 @@ pub(super) async fn get_checkpoint(
 ) -> Result<Json<CheckpointResponse>, ApiError> {
     principal.require(Action::Log)?;
     let services = state.services.clone();
-    let latest = state.blocking(move || {
-        services
-            .latest_checkpoint()
-            .map(|c| c.map(|c| checkpoint_json(&services, c, None)))
-    })
-    .await??;
+    let latest = state
+        .blocking(move || {
+            services
+                .latest_checkpoint()
+                .map(|c| c.map(|c| checkpoint_json(&services, c, None)))
+        })
+        .await??;
     latest.map(Json).ok_or_else(|| no_checkpoint(""))
 }
 
@@ -63,13 +64,14 @@ pub(super) async fn post_checkpoint(
 ) -> Result<(StatusCode, Json<CheckpointResponse>), ApiError> {
     principal.require(Action::Write)?;
     let services = state.services.clone();
-    let signed = state.blocking(move || {
-        services.checkpoint_now().map(|c| {
-            let created = c.created;
-            (created, checkpoint_json(&services, c, Some(created)))
+    let signed = state
+        .blocking(move || {
+            services.checkpoint_now().map(|c| {
+                let created = c.created;
+                (created, checkpoint_json(&services, c, Some(created)))
+            })
         })
-    })
-    .await??;
+        .await??;
     let status = if signed.0 {
         StatusCode::CREATED
     } else {
@@ -208,28 +210,29 @@ pub(super) async fn consistency(
 ) -> Result<Json<ConsistencyProofResponse>, ApiError> {
     principal.require(Action::Log)?;
     let services = state.services.clone();
-    let proof = state.blocking(move || -> Result<_, ApiError> {
-        let store = services.store();
-        let new = size_or_checkpoint(&services, query.new)?;
-        let old = query.old;
-        check_size(new, store.log_size())?;
-        if old > new {
-            return Err(out_of_range(format!(
-                "old size {old} is larger than new size {new}: pass old <= new"
-            )));
-        }
-        let path = store.consistency_proof(old, new).map_err(proof_error)?;
-        Ok(ConsistencyProofResponse {
-            old,
-            new,
-            old_root: hex::encode(store.root(old)?),
-            new_root: hex::encode(store.root(new)?),
-            path: hexes(&path),
-            old_checkpoint: store.checkpoint_at(old)?,
-            new_checkpoint: store.checkpoint_at(new)?,
+    let proof = state
+        .blocking(move || -> Result<_, ApiError> {
+            let store = services.store();
+            let new = size_or_checkpoint(&services, query.new)?;
+            let old = query.old;
+            check_size(new, store.log_size())?;
+            if old > new {
+                return Err(out_of_range(format!(
+                    "old size {old} is larger than new size {new}: pass old <= new"
+                )));
+            }
+            let path = store.consistency_proof(old, new).map_err(proof_error)?;
+            Ok(ConsistencyProofResponse {
+                old,
+                new,
+                old_root: hex::encode(store.root(old)?),
+                new_root: hex::encode(store.root(new)?),
+                path: hexes(&path),
+                old_checkpoint: store.checkpoint_at(old)?,
+                new_checkpoint: store.checkpoint_at(new)?,
+            })
         })
-    })
-    .await??;
+        .await??;
     Ok(Json(proof))
 }
 

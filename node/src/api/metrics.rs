@@ -15,17 +15,18 @@ pub(super) async fn get_metrics(
 ) -> Result<Response, ApiError> {
     principal.require(Action::Metrics)?;
     let services = state.services.clone();
-    let text = state.blocking(move || {
-        let store = services.store();
-        services.metrics().observe_store(
-            store.log_size(),
-            store.orphan_count(),
-            store.frozen().len() as u64,
-        );
-        services.metrics().encode()
-    })
-    .await?
-    .map_err(|_| ApiError::internal("metrics_failed", "the metrics could not be encoded"))?;
+    let text = state
+        .blocking(move || {
+            let store = services.store();
+            services.metrics().observe_store(
+                store.log_size(),
+                store.orphan_count(),
+                store.frozen().len() as u64,
+            );
+            services.metrics().encode()
+        })
+        .await?
+        .map_err(|_| ApiError::internal("metrics_failed", "the metrics could not be encoded"))?;
     Ok(([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response())
 }
 

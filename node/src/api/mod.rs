@@ -121,11 +121,8 @@ impl ApiState {
     pub(crate) async fn blocking_permit(
         &self,
     ) -> Result<tokio::sync::OwnedSemaphorePermit, ApiError> {
-        match tokio::time::timeout(
-            limits::BLOCKING_WAIT,
-            self.blocking.clone().acquire_owned(),
-        )
-        .await
+        match tokio::time::timeout(limits::BLOCKING_WAIT, self.blocking.clone().acquire_owned())
+            .await
         {
             Ok(Ok(permit)) => Ok(permit),
             _ => Err(ApiError::busy(

@@ -80,9 +80,10 @@ impl Principal {
             (Principal::Consumer { .. }, Action::Status | Action::Log) => true,
             (Principal::Consumer { .. }, _) => false,
             (Principal::Anonymous { clear, .. }, Action::Read(Tlp::Clear)) => *clear,
-            (Principal::Anonymous { status, .. }, Action::Status | Action::Metrics | Action::Log) => {
-                *status
-            }
+            (
+                Principal::Anonymous { status, .. },
+                Action::Status | Action::Metrics | Action::Log,
+            ) => *status,
             (Principal::Anonymous { .. }, _) => false,
         };
         match (allowed, self) {
@@ -210,7 +211,13 @@ mod tests {
             clear: false,
             status: false,
         };
-        for tlp in [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict, Tlp::Red] {
+        for tlp in [
+            Tlp::Clear,
+            Tlp::Green,
+            Tlp::Amber,
+            Tlp::AmberStrict,
+            Tlp::Red,
+        ] {
             assert!(op.may_read(tlp));
             assert_eq!(siem.may_read(tlp), matches!(tlp, Tlp::Clear | Tlp::Green));
             assert_eq!(open.may_read(tlp), tlp == Tlp::Clear);

@@ -16,11 +16,11 @@ use serde::Deserialize;
 use serde_json::Value;
 use tracing::{debug, warn};
 
+use super::principal::{Action, Principal};
 use super::wire::{
     COSE_CONTENT_TYPE, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
     PublishResponse, RecordJson, RecordList, RecordView,
 };
-use super::principal::{Action, Principal};
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState};
 use crate::node::NodeHandle;
 use crate::services::{NodeServices, Published, now_ms};
@@ -254,16 +254,17 @@ fn scan(
 ) -> Result<RecordList, ApiError> {
     let store = services.store();
     let bands = filter.bands();
-    let entries: Box<dyn Iterator<Item = Result<crate::store::LogEntry, crate::store::StoreError>>> =
-        if bands == BandSet::ALL {
-            Box::new(store.log_iter(cursor))
-        } else {
-            Box::new(store.band_entries(bands, cursor).filter_map(|index| {
-                index
-                    .and_then(|i| store.entry(i))
-                    .transpose()
-            }))
-        };
+    let entries: Box<
+        dyn Iterator<Item = Result<crate::store::LogEntry, crate::store::StoreError>>,
+    > = if bands == BandSet::ALL {
+        Box::new(store.log_iter(cursor))
+    } else {
+        Box::new(
+            store
+                .band_entries(bands, cursor)
+                .filter_map(|index| index.and_then(|i| store.entry(i)).transpose()),
+        )
+    };
     let mut records = Vec::new();
     let mut next_cursor = None;
     for (scanned, item) in (0..).zip(entries) {
@@ -304,7 +305,11 @@ pub(super) fn decode_stored(bytes: &[u8]) -> Result<Record, ApiError> {
 }
 
 /// `logged` is the record's (index, added time) in this node's log, if it is logged.
-pub(super) fn record_json(services: &NodeServices, record: &Record, logged: Option<(u64, u64)>) -> RecordJson {
+pub(super) fn record_json(
+    services: &NodeServices,
+    record: &Record,
+    logged: Option<(u64, u64)>,
+) -> RecordJson {
     let p = record.payload();
     RecordJson {
         id: record.id().to_string(),

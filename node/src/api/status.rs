@@ -3,8 +3,8 @@
 use axum::Json;
 use axum::extract::State;
 
-use super::wire::{FrozenAuthor, StatusResponse};
 use super::principal::{Action, Principal};
+use super::wire::{FrozenAuthor, StatusResponse};
 use super::{ApiError, ApiState};
 
 pub(super) async fn get_status(
@@ -14,31 +14,32 @@ pub(super) async fn get_status(
     principal.require(Action::Status)?;
     let status = state.node.status().await?;
     let services = state.services.clone();
-    let store_status = state.blocking(move || -> Result<_, ApiError> {
-        let store = services.store();
-        let log_size = store.log_size();
-        let root = store.root(log_size)?;
-        let checkpoint_size = store.latest_checkpoint()?.map(|(size, _)| size);
-        let forks = store
-            .frozen()
-            .into_iter()
-            .map(|(author, seq)| FrozenAuthor {
-                author: author.to_string(),
-                author_name: services.member_name(&author),
-                seq,
-            })
-            .collect();
-        Ok((
-            log_size,
-            root,
-            checkpoint_size,
-            store.heads().len() as u64,
-            store.orphan_count(),
-            forks,
-            store.size_on_disk()?,
-        ))
-    })
-    .await??;
+    let store_status = state
+        .blocking(move || -> Result<_, ApiError> {
+            let store = services.store();
+            let log_size = store.log_size();
+            let root = store.root(log_size)?;
+            let checkpoint_size = store.latest_checkpoint()?.map(|(size, _)| size);
+            let forks = store
+                .frozen()
+                .into_iter()
+                .map(|(author, seq)| FrozenAuthor {
+                    author: author.to_string(),
+                    author_name: services.member_name(&author),
+                    seq,
+                })
+                .collect();
+            Ok((
+                log_size,
+                root,
+                checkpoint_size,
+                store.heads().len() as u64,
+                store.orphan_count(),
+                forks,
+                store.size_on_disk()?,
+            ))
+        })
+        .await??;
     let (log_size, root, checkpoint_size, heads, orphans, forks, store_bytes) = store_status;
     let identity = status.identity;
     Ok(Json(StatusResponse {

@@ -65,7 +65,7 @@ pub(super) async fn get_record_stix(
             Ok(Some(record_objects(store, &record, principal.readable())?))
         })
         .await??
-    .ok_or_else(|| ApiError::not_found(format!("this node holds no record with id {id}")))?;
+        .ok_or_else(|| ApiError::not_found(format!("this node holds no record with id {id}")))?;
     if objects.is_empty() {
         return Err(ApiError::not_found(format!(
             "record {id} has no STIX form (an unknown kind, an update or revoke that applies to nothing, or a sighting naming nothing this node holds)"

@@ -131,7 +131,12 @@ async fn read_step(state: &ApiState, readable: BandSet, from: u64) -> Option<(Ve
                 }
                 let json = record_json(&services, &record, Some((index, entry.added_us)));
                 let data = serde_json::to_string(&json).unwrap_or_default();
-                events.push(Event::default().event("record").id(index.to_string()).data(data));
+                events.push(
+                    Event::default()
+                        .event("record")
+                        .id(index.to_string())
+                        .data(data),
+                );
             }
             Ok((events, next.max(from)))
         })
@@ -139,7 +144,10 @@ async fn read_step(state: &ApiState, readable: BandSet, from: u64) -> Option<(Ve
     match result {
         Ok(Ok(step)) => Some(step),
         Ok(Err(e)) => {
-            tracing::warn!(code = e.code(), "live stream ended: the store could not be read");
+            tracing::warn!(
+                code = e.code(),
+                "live stream ended: the store could not be read"
+            );
             None
         }
         Err(_) => None,

@@ -1077,9 +1077,11 @@ async fn forks_are_listed_counted_and_exported() {
 async fn export_streams_an_auditable_file_at_the_newest_checkpoint_and_signs_nothing() {
     let h = Harness::new(LOOPBACK);
     // A GET changes nothing: with no checkpoint signed yet there is nothing to export.
-    h.get("/v1/export")
-        .await
-        .error(StatusCode::CONFLICT, "no_checkpoint", &["POST /v1/log/checkpoint"]);
+    h.get("/v1/export").await.error(
+        StatusCode::CONFLICT,
+        "no_checkpoint",
+        &["POST /v1/log/checkpoint"],
+    );
     assert!(h.services.store().latest_checkpoint().unwrap().is_none());
     h.post("/v1/log/checkpoint", &json!(null)).await;
     let empty_export = h.get("/v1/export").await;
@@ -1098,8 +1100,12 @@ async fn export_streams_an_auditable_file_at_the_newest_checkpoint_and_signs_not
     let before = checkpoints(&h);
     let got = h.get("/v1/export").await;
     assert_eq!(
-        checkpoints(&h).lines().find(|l| l.starts_with("certnet_checkpoints_made")),
-        before.lines().find(|l| l.starts_with("certnet_checkpoints_made")),
+        checkpoints(&h)
+            .lines()
+            .find(|l| l.starts_with("certnet_checkpoints_made")),
+        before
+            .lines()
+            .find(|l| l.starts_with("certnet_checkpoints_made")),
         "GET /v1/export signed a checkpoint"
     );
     assert_eq!(got.status, StatusCode::OK);

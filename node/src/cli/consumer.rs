@@ -78,7 +78,8 @@ fn bands(list: &str, what: &str) -> Result<Vec<Tlp>, UsageError> {
 /// 32 random bytes, hex (a bearer token) or base64url (a password).
 fn random_secret(hex_form: bool) -> anyhow::Result<Zeroizing<String>> {
     let mut bytes = Zeroizing::new([0u8; 32]);
-    getrandom::fill(&mut bytes[..]).map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
+    getrandom::fill(&mut bytes[..])
+        .map_err(|e| anyhow::anyhow!("no randomness from the OS: {e}"))?;
     Ok(Zeroizing::new(if hex_form {
         hex::encode(&bytes[..])
     } else {
@@ -92,7 +93,9 @@ pub(super) fn run(dir: &DataDir, args: &ConsumerArgs) -> anyhow::Result<()> {
         ConsumerCommand::List => {
             let config = NodeConfig::load(&path)?;
             if config.taxii().consumers().is_empty() {
-                print_text("(no consumers: add one with `certnet consumer add NAME --bands clear,green`)");
+                print_text(
+                    "(no consumers: add one with `certnet consumer add NAME --bands clear,green`)",
+                );
             }
             for c in config.taxii().consumers() {
                 let bands: Vec<&str> = c.tlp().iter().map(|t| t.as_str()).collect();
@@ -110,7 +113,11 @@ pub(super) fn run(dir: &DataDir, args: &ConsumerArgs) -> anyhow::Result<()> {
                     "{}\tbands {}{}\t{auth}",
                     c.name(),
                     bands.join(","),
-                    if c.own_organisation() { " (own organisation)" } else { "" }
+                    if c.own_organisation() {
+                        " (own organisation)"
+                    } else {
+                        ""
+                    }
                 ));
             }
             Ok(())

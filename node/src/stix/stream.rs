@@ -46,8 +46,11 @@ impl<W: Write + ?Sized> Writer<'_, W> {
             }
             self.hash.update([0]);
         }
-        self.out
-            .write_all(if self.written == 0 { b",\"objects\":[" } else { b"," })?;
+        self.out.write_all(if self.written == 0 {
+            b",\"objects\":["
+        } else {
+            b","
+        })?;
         serde_json::to_writer(&mut *self.out, object)?;
         self.written += 1;
         Ok(())

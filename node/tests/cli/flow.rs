@@ -456,6 +456,7 @@ fn publish_export_verify_tamper_import_and_update() {
         .to_owned();
     let (code, view) = read(
         http.get(node.url(&format!("/v1/records/{id1}")))
+            .header("Authorization", node.bearer())
             .call()
             .unwrap(),
     );
@@ -478,6 +479,7 @@ fn publish_export_verify_tamper_import_and_update() {
         .success();
     let (_, view) = read(
         http.get(node.url(&format!("/v1/records/{id1}")))
+            .header("Authorization", node.bearer())
             .call()
             .unwrap(),
     );
@@ -524,7 +526,12 @@ fn publish_export_verify_tamper_import_and_update() {
     assert!(tampered_import.stderr.contains("does not verify"));
 
     let mut node_b = b.run_node(&[]);
-    let (_, page) = read(http.get(node_b.url("/v1/records")).call().unwrap());
+    let (_, page) = read(
+        http.get(node_b.url("/v1/records"))
+            .header("Authorization", node_b.bearer())
+            .call()
+            .unwrap(),
+    );
     let ids_b: Vec<&str> = page["records"]
         .as_array()
         .unwrap()

@@ -163,11 +163,16 @@ fn run_serves_the_api_and_stops_cleanly_on_sigterm() {
     );
 
     // Writes need the token; errors are JSON.
-    let got = read(agent.post(node.url("/v1/status")).send_empty().unwrap());
+    let got = read(
+        agent
+            .post(node.url("/v1/log/checkpoint"))
+            .send_empty()
+            .unwrap(),
+    );
     assert_error(&got, 401, "unauthorized");
     let got = read(
         agent
-            .post(node.url("/v1/status"))
+            .post(node.url("/v1/log/checkpoint"))
             .header("Authorization", format!("Bearer {}", "0".repeat(64)))
             .send_empty()
             .unwrap(),

@@ -92,6 +92,7 @@ impl TestDir {
             child,
             log,
             api_addr_file: self.file("api.addr"),
+            token_file: self.file("api.token"),
             addr: None,
         };
         node.wait_ready();
@@ -169,6 +170,7 @@ pub(crate) struct RunningNode {
     child: Child,
     log: PathBuf,
     api_addr_file: PathBuf,
+    token_file: PathBuf,
     addr: Option<SocketAddr>,
 }
 
@@ -179,6 +181,14 @@ impl RunningNode {
 
     pub(crate) fn url(&self, path: &str) -> String {
         format!("http://{}{path}", self.addr())
+    }
+
+    /// `Bearer <api.token>`: reading anything above TLP:CLEAR needs the node's credentials.
+    pub(crate) fn bearer(&self) -> String {
+        format!(
+            "Bearer {}",
+            fs::read_to_string(&self.token_file).unwrap().trim()
+        )
     }
 
     pub(crate) fn log(&self) -> String {

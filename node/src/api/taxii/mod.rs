@@ -193,7 +193,10 @@ pub(super) fn error_response(status: StatusCode, code: &str, message: &str) -> R
         }),
     );
     if status == StatusCode::UNAUTHORIZED {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, HeaderValue::from_static(WWW_AUTHENTICATE));
+        response.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            HeaderValue::from_static(WWW_AUTHENTICATE),
+        );
     }
     response
 }
@@ -346,10 +349,7 @@ async fn status(principal: Principal, headers: HeaderMap) -> Result<Response, Ta
     Err(TaxiiError::not_found())
 }
 
-async fn collections(
-    principal: Principal,
-    headers: HeaderMap,
-) -> Result<Response, TaxiiError> {
+async fn collections(principal: Principal, headers: HeaderMap) -> Result<Response, TaxiiError> {
     let bands = enter(&principal, &headers)?;
     let list: Vec<Value> = BANDS
         .iter()
@@ -416,7 +416,14 @@ async fn page(
         return Err(TaxiiError::not_found());
     }
     let key = state.access.secret();
-    let query = Query::parse(raw_query.as_deref(), endpoint, collection, object, key, now_s())?;
+    let query = Query::parse(
+        raw_query.as_deref(),
+        endpoint,
+        collection,
+        object,
+        key,
+        now_s(),
+    )?;
     let store = state.services.store().clone();
     let q = query.clone();
     let page = state.blocking(move || scan(&store, band, &q)).await??;
@@ -466,7 +473,16 @@ async fn objects(
     request: Request,
 ) -> Result<Response, TaxiiError> {
     let raw = request.uri().query().map(str::to_owned);
-    let (query, page) = page(&state, &principal, &headers, &collection, None, raw, Endpoint::Objects).await?;
+    let (query, page) = page(
+        &state,
+        &principal,
+        &headers,
+        &collection,
+        None,
+        raw,
+        Endpoint::Objects,
+    )
+    .await?;
     let list = page
         .items
         .iter()
@@ -491,7 +507,16 @@ async fn manifest(
     request: Request,
 ) -> Result<Response, TaxiiError> {
     let raw = request.uri().query().map(str::to_owned);
-    let (query, page) = page(&state, &principal, &headers, &collection, None, raw, Endpoint::Manifest).await?;
+    let (query, page) = page(
+        &state,
+        &principal,
+        &headers,
+        &collection,
+        None,
+        raw,
+        Endpoint::Manifest,
+    )
+    .await?;
     let list = page
         .items
         .iter()

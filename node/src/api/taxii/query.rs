@@ -293,11 +293,10 @@ pub(super) fn is_stix_id(id: &str) -> bool {
         })
 }
 
-
 #[cfg(test)]
 mod tests {
-    use super::*;
     use super::super::{BANDS, collection_id};
+    use super::*;
 
     #[test]
     fn ids_and_types_are_checked() {
@@ -323,19 +322,36 @@ mod tests {
         let query = q("limit=5").unwrap();
         let token = query.next_token(Endpoint::Objects, "c", (123_456, 2), &key, 1000);
         assert!(!token.contains("123456"));
-        assert_eq!(q(&format!("limit=5&next={token}")).unwrap().start, (123_456, 2));
+        assert_eq!(
+            q(&format!("limit=5&next={token}")).unwrap().start,
+            (123_456, 2)
+        );
         // Another query, another key, a changed byte, an expired token: refused.
         assert!(q(&format!("limit=5&match[type]=indicator&next={token}")).is_err());
         assert!(
-            Query::parse(Some(&format!("next={token}")), Endpoint::Objects, "c", None, &[8; 32], 1000)
-                .is_err()
+            Query::parse(
+                Some(&format!("next={token}")),
+                Endpoint::Objects,
+                "c",
+                None,
+                &[8; 32],
+                1000
+            )
+            .is_err()
         );
         let mut bytes = URL_SAFE_NO_PAD.decode(&token).unwrap();
         bytes[3] ^= 1;
         assert!(q(&format!("limit=5&next={}", URL_SAFE_NO_PAD.encode(bytes))).is_err());
         let late = 1000 + PAGE_TOKEN_LIFETIME.as_secs() + 1;
-        let err = Query::parse(Some(&format!("limit=5&next={token}")), Endpoint::Objects, "c", None, &key, late)
-            .unwrap_err();
+        let err = Query::parse(
+            Some(&format!("limit=5&next={token}")),
+            Endpoint::Objects,
+            "c",
+            None,
+            &key,
+            late,
+        )
+        .unwrap_err();
         assert!(err.description.contains("expired"), "{}", err.description);
     }
 

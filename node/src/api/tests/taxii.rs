@@ -34,26 +34,26 @@ fn consumers(public_clear: bool) -> (ApiConfig, TaxiiConfig) {
     };
     let api = ApiConfig::default().with_anonymous(reach, Reach::Loopback);
     let taxii = TaxiiConfig::new(vec![
-            TaxiiConsumer::new(
-                "siem",
-                vec![Tlp::Clear, Tlp::Green],
-                false,
-                TaxiiCredential::Bearer {
-                    token_sha256: sha(SIEM_TOKEN),
-                },
-            ),
-            TaxiiConsumer::new(
-                "misp",
-                vec![Tlp::Clear, Tlp::Green, Tlp::Amber],
-                false,
-                TaxiiCredential::Basic {
-                    username: MISP_USER.into(),
-                    password: PasswordHash::Argon2id(
-                        crate::api::hash_password(MISP_PASSWORD.as_bytes()).unwrap(),
-                    ),
-                },
-            ),
-        ]);
+        TaxiiConsumer::new(
+            "siem",
+            vec![Tlp::Clear, Tlp::Green],
+            false,
+            TaxiiCredential::Bearer {
+                token_sha256: sha(SIEM_TOKEN),
+            },
+        ),
+        TaxiiConsumer::new(
+            "misp",
+            vec![Tlp::Clear, Tlp::Green, Tlp::Amber],
+            false,
+            TaxiiCredential::Basic {
+                username: MISP_USER.into(),
+                password: PasswordHash::Argon2id(
+                    crate::api::hash_password(MISP_PASSWORD.as_bytes()).unwrap(),
+                ),
+            },
+        ),
+    ]);
     (api, taxii)
 }
 

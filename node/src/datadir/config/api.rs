@@ -201,7 +201,11 @@ pub(super) struct ApiFile {
     tls_key: Option<Spanned<String>>,
 }
 
-fn addr(field: &Spanned<String>, what: &str, problem: Problem<'_>) -> Result<SocketAddr, ConfigError> {
+fn addr(
+    field: &Spanned<String>,
+    what: &str,
+    problem: Problem<'_>,
+) -> Result<SocketAddr, ConfigError> {
     field.get_ref().parse::<SocketAddr>().map_err(|_| {
         problem(
             field.span(),
@@ -213,7 +217,11 @@ fn addr(field: &Spanned<String>, what: &str, problem: Problem<'_>) -> Result<Soc
     })
 }
 
-fn reach(field: &Option<Spanned<String>>, what: &str, problem: Problem<'_>) -> Result<Option<Reach>, ConfigError> {
+fn reach(
+    field: &Option<Spanned<String>>,
+    what: &str,
+    problem: Problem<'_>,
+) -> Result<Option<Reach>, ConfigError> {
     field
         .as_ref()
         .map(|f| {
@@ -320,7 +328,10 @@ mod tests {
 
     #[test]
     fn host_names_are_normalised_or_refused() {
-        assert_eq!(host_name("Certnet.Example."), Some("certnet.example".into()));
+        assert_eq!(
+            host_name("Certnet.Example."),
+            Some("certnet.example".into())
+        );
         assert_eq!(host_name("[::1]"), Some("::1".into()));
         assert_eq!(host_name("192.0.2.1"), Some("192.0.2.1".into()));
         for bad in ["", "http://x", "x:80", "a..b", "-a.b", "a/b"] {

@@ -18,7 +18,9 @@ pub enum ConsumerEditError {
     #[error(transparent)]
     Config(#[from] ConfigError),
     /// A consumer of that name exists already.
-    #[error("config.toml already has a consumer named `{0}`: remove it first (`certnet consumer remove {0}`) or choose another name")]
+    #[error(
+        "config.toml already has a consumer named `{0}`: remove it first (`certnet consumer remove {0}`) or choose another name"
+    )]
     Exists(String),
     /// No consumer has that name.
     #[error("config.toml has no consumer named `{0}` (`certnet consumer list` shows them)")]
@@ -47,7 +49,10 @@ fn write(path: &Path, text: &str) -> Result<NodeConfig, ConfigError> {
 }
 
 /// Appends `consumer` to config.toml at `path`.
-pub fn add_consumer(path: &Path, consumer: &TaxiiConsumer) -> Result<NodeConfig, ConsumerEditError> {
+pub fn add_consumer(
+    path: &Path,
+    consumer: &TaxiiConsumer,
+) -> Result<NodeConfig, ConsumerEditError> {
     let (mut text, config) = read(path)?;
     if config
         .taxii()
@@ -158,7 +163,7 @@ mod tests {
             Err(ConsumerEditError::Exists(_))
         ));
         let config = remove_consumer(&path, "siem \"x\"").unwrap();
-        assert_eq!(config.taxii().consumers(), [other.clone()]);
+        assert_eq!(config.taxii().consumers(), std::slice::from_ref(&other));
         let config = remove_consumer(&path, "other").unwrap();
         assert!(config.taxii().consumers().is_empty());
         let text = std::fs::read_to_string(&path).unwrap();
