@@ -1199,4 +1199,5 @@ fn store_and_clock_failures_are_503_with_a_reason() {
     assert_eq!(read.status(), StatusCode::INTERNAL_SERVER_ERROR);
 }
 
+mod access;
 mod taxii;

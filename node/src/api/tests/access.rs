@@ -1,0 +1,307 @@
+//! The access rule over every route of the router (iterated from [`route_table`], so a route added
+//! later is covered): foreign `Host` names and foreign origins are refused everywhere; a record
+//! above TLP:CLEAR never reaches a caller without credentials, on any read route or the live stream;
+//! consumers see their bands only; AMBER+STRICT only reaches the own organisation.
+
+use std::time::Duration;
+
+use certnet_protocol::record::Tlp;
+use sha2::Digest as _;
+
+use super::*;
+use crate::api::route_table;
+use crate::api::taxii::collection_id;
+use crate::datadir::config::{ApiConfig, Reach, TaxiiConfig, TaxiiConsumer, TaxiiCredential};
+use crate::stix::map::sdo_id;
+
+const SIEM: &str = "siem-token-aaaaaaaaaaaaaaaaaaaa";
+const OWN_SOC: &str = "own-soc-token-bbbbbbbbbbbbbbbbbb";
+
+/// Title words that appear only in one record each: finding one in a body means that record leaked.
+const CLEAR_TITLE: &str = "Clear-Title-Kestrel";
+const GREEN_TITLE: &str = "Green-Title-Heron";
+const AMBER_TITLE: &str = "Amber-Title-Osprey";
+const STRICT_TITLE: &str = "Strict-Title-Merlin";
+
+fn consumers() -> (ApiConfig, TaxiiConfig) {
+    let bearer = |t: &str| TaxiiCredential::Bearer {
+        token_sha256: sha2::Sha256::digest(t.as_bytes()).into(),
+    };
+    let taxii = TaxiiConfig::new(vec![
+        TaxiiConsumer::new("siem", vec![Tlp::Clear, Tlp::Green], false, bearer(SIEM)),
+        TaxiiConsumer::new(
+            "own-soc",
+            vec![Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict],
+            true,
+            bearer(OWN_SOC),
+        ),
+    ]);
+    (
+        ApiConfig::default().with_anonymous(Reach::Loopback, Reach::Loopback),
+        taxii,
+    )
+}
+
+fn titled(tlp: &str, title: &str) -> Value {
+    let mut body = incident_body(title);
+    body["tlp"] = json!(tlp);
+    body
+}
+
+/// The four records, one per band, and the AMBER one's id.
+async fn populate(h: &Harness) -> RecordId {
+    h.publish(&titled("clear", CLEAR_TITLE)).await;
+    h.publish(&titled("green", GREEN_TITLE)).await;
+    let amber = h.publish(&titled("amber", AMBER_TITLE)).await;
+    h.publish(&titled("amber+strict", STRICT_TITLE)).await;
+    h.post("/v1/log/checkpoint", &json!(null)).await;
+    amber
+}
+
+/// Every route as concrete requests: path parameters filled with the AMBER record's names.
+fn concrete_routes(amber: &RecordId, h: &Harness) -> Vec<(Method, String)> {
+    let bytes = h.services.store().get(amber).unwrap().unwrap();
+    let record = certnet_protocol::record::Record::decode(&bytes).unwrap();
+    let object = sdo_id(record.payload(), amber).unwrap();
+    let mut out = Vec::new();
+    for (path, methods) in route_table() {
+        let concrete = path
+            .replace("{id}", &amber.to_string())
+            .replace("{peer}", &identity().peer_id.to_string())
+            .replace("{collection}", &collection_id(Tlp::Amber))
+            .replace("{object}", &object)
+            .replace("{status}", "x");
+        assert!(!concrete.contains('{'), "unfilled parameter in {path}");
+        for m in methods {
+            out.push((m, concrete.clone()));
+        }
+    }
+    assert!(out.len() >= 25, "the route table lists {} routes", out.len());
+    out
+}
+
+fn with(method: &Method, uri: &str, headers: &[(&str, &str)]) -> Request<Body> {
+    let mut b = Request::builder()
+        .method(method.clone())
+        .uri(uri)
+        .header(header::CONTENT_TYPE, "application/json");
+    for (k, v) in headers {
+        b = b.header(*k, *v);
+    }
+    let body = if *method == Method::POST {
+        Body::from(incident_body("posted").to_string())
+    } else {
+        Body::empty()
+    };
+    let mut request = b.body(body).unwrap();
+    request.extensions_mut().insert(loopback_conn());
+    request
+}
+
+fn leaks(a: &Answer, titles: &[&str]) -> Option<String> {
+    let text = String::from_utf8_lossy(&a.bytes);
+    titles
+        .iter()
+        .find(|t| text.contains(**t))
+        .map(|t| format!("{t} in {text}"))
+}
+
+#[tokio::test]
+async fn foreign_hosts_and_origins_are_refused_on_every_route() {
+    let h = Harness::with_access(LOOPBACK, consumers());
+    let amber = populate(&h).await;
+    let bearer = format!("Bearer {}", h.t());
+    let size = h.services.store().log_size();
+    for (method, uri) in concrete_routes(&amber, &h) {
+        // DNS rebinding: the page's own host name in Host, with the operator's token even.
+        let got = h
+            .send(with(
+                &method,
+                &uri,
+                &[("host", "rebind.attacker.example:4470"), ("authorization", &bearer)],
+            ))
+            .await;
+        assert_eq!(got.status, StatusCode::MISDIRECTED_REQUEST, "{method} {uri}: {}", got.json);
+        assert!(leaks(&got, &[AMBER_TITLE, CLEAR_TITLE]).is_none());
+        for (name, value) in [
+            ("origin", "http://evil.example"),
+            ("origin", "null"),
+            ("sec-fetch-site", "cross-site"),
+        ] {
+            let got = h
+                .send(with(
+                    &method,
+                    &uri,
+                    &[("host", LOOPBACK), ("authorization", &bearer), (name, value)],
+                ))
+                .await;
+            assert_eq!(got.status, StatusCode::FORBIDDEN, "{method} {uri} {name}: {value}");
+            // No CORS, ever.
+            assert!(
+                !got.headers.keys().any(|k| k.as_str().starts_with("access-control-")),
+                "{method} {uri}"
+            );
+        }
+        // The node's own origin passes the guard (the head is enough: the live stream never ends).
+        let own = format!("http://{LOOPBACK}");
+        let request = with(
+            &method,
+            &uri,
+            &[("host", LOOPBACK), ("authorization", &bearer), ("origin", &own)],
+        );
+        let response = h.router.clone().oneshot(request).await.unwrap();
+        let status = response.status();
+        assert!(
+            !response
+                .headers()
+                .keys()
+                .any(|k| k.as_str().starts_with("access-control-"))
+        );
+        if uri == "/v1/records/stream" {
+            assert_eq!(status, StatusCode::OK);
+        } else {
+            let bytes = response.into_body().collect().await.unwrap().to_bytes();
+            let text = String::from_utf8_lossy(&bytes);
+            assert!(
+                status != StatusCode::MISDIRECTED_REQUEST && !text.contains("other origins"),
+                "{method} {uri}: {status} {text}"
+            );
+        }
+    }
+    // Refused writes wrote nothing; the own-origin POSTs above did (one record each).
+    assert!(h.services.store().log_size() > size);
+}
+
+#[tokio::test]
+async fn each_caller_reads_its_bands_on_every_read_route() {
+    let h = Harness::with_access(LOOPBACK, consumers());
+    let amber = populate(&h).await;
+    let gets: Vec<String> = concrete_routes(&amber, &h)
+        .into_iter()
+        .filter(|(m, uri)| *m == Method::GET && uri != "/v1/records/stream")
+        .map(|(_, uri)| uri)
+        .collect();
+    let op = format!("Bearer {}", h.t());
+    let siem = format!("Bearer {SIEM}");
+    let own = format!("Bearer {OWN_SOC}");
+    // (who, headers, titles that must never appear)
+    let callers: [(&str, Vec<(&str, &str)>, &[&str]); 4] = [
+        ("anonymous", vec![], &[GREEN_TITLE, AMBER_TITLE, STRICT_TITLE]),
+        ("siem", vec![("authorization", siem.as_str())], &[AMBER_TITLE, STRICT_TITLE]),
+        ("own-soc", vec![("authorization", own.as_str())], &[]),
+        ("operator", vec![("authorization", op.as_str())], &[]),
+    ];
+    let mut seen_clear = 0;
+    let mut strict_by_own = false;
+    for (who, extra, forbidden) in &callers {
+        for uri in &gets {
+            for uri in [uri.clone(), format!("{uri}?tlp=amber")] {
+                let mut headers = vec![("host", LOOPBACK), ("accept", "*/*")];
+                headers.extend(extra.iter().copied());
+                let got = h.send(with(&Method::GET, &uri, &headers)).await;
+                if let Some(leak) = leaks(&got, forbidden) {
+                    panic!("{who}: GET {uri} answered {}: {leak}", got.status);
+                }
+                seen_clear += usize::from(leaks(&got, &[CLEAR_TITLE]).is_some());
+            }
+        }
+        // AMBER+STRICT appears in a bundle only when named, and only for the own organisation.
+        let headers: Vec<(&str, &str)> =
+            [("host", LOOPBACK)].into_iter().chain(extra.iter().copied()).collect();
+        let default = h.send(with(&Method::GET, "/v1/stix", &headers)).await;
+        assert!(leaks(&default, &[STRICT_TITLE]).is_none(), "{who}: default bundle");
+        let named = h
+            .send(with(&Method::GET, "/v1/stix?tlp=amber%2Bstrict", &headers))
+            .await;
+        if *who == "own-soc" {
+            strict_by_own = leaks(&named, &[STRICT_TITLE]).is_some();
+        }
+    }
+    assert!(seen_clear > 0, "the CLEAR record is readable somewhere: the test can fail");
+    assert!(strict_by_own, "the own organisation reads AMBER+STRICT when it names it");
+
+    // From another host, anonymous callers read nothing and need credentials.
+    let got = h.get_remote("/v1/records").await;
+    got.error(StatusCode::UNAUTHORIZED, "unauthorized", &["credentials"]);
+    // A record of a band the caller may not read answers like a missing one.
+    let mut siem_get = with(&Method::GET, &format!("/v1/records/{amber}"), &[("host", LOOPBACK)]);
+    siem_get
+        .headers_mut()
+        .insert(header::AUTHORIZATION, format!("Bearer {SIEM}").parse().unwrap());
+    h.send(siem_get).await.error(StatusCode::NOT_FOUND, "not_found", &[]);
+    // Consumers may not write or administer.
+    let mut post = with(&Method::POST, "/v1/records", &[("host", LOOPBACK)]);
+    post.headers_mut()
+        .insert(header::AUTHORIZATION, format!("Bearer {OWN_SOC}").parse().unwrap());
+    h.send(post).await.error(StatusCode::FORBIDDEN, "forbidden", &["API token"]);
+}
+
+/// Reads a live stream's body until `stop` is in it or the time is up; returns what arrived.
+async fn read_stream(body: Body, stop: &str, within: Duration) -> String {
+    let mut body = body;
+    let mut text = String::new();
+    let deadline = tokio::time::Instant::now() + within;
+    while !text.contains(stop) {
+        let frame = tokio::time::timeout_at(deadline, body.frame()).await;
+        match frame {
+            Ok(Some(Ok(frame))) => {
+                if let Some(data) = frame.data_ref() {
+                    text.push_str(&String::from_utf8_lossy(data));
+                }
+            }
+            _ => break,
+        }
+    }
+    text
+}
+
+#[tokio::test]
+async fn the_live_stream_follows_the_same_rule() {
+    let h = Harness::with_access(LOOPBACK, consumers());
+    let open = |headers: &[(&str, &str)]| {
+        let request = with(&Method::GET, "/v1/records/stream", headers);
+        h.router.clone().oneshot(request)
+    };
+    let anonymous = open(&[("host", LOOPBACK)]).await.unwrap();
+    assert_eq!(anonymous.status(), StatusCode::OK);
+    assert!(
+        anonymous.headers()[header::CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let siem_auth = format!("Bearer {SIEM}");
+    let siem = open(&[("host", LOOPBACK), ("authorization", siem_auth.as_str())])
+        .await
+        .unwrap();
+    // Published after the streams opened: they see them live. The CLEAR record comes last.
+    h.publish(&titled("amber", AMBER_TITLE)).await;
+    h.publish(&titled("green", GREEN_TITLE)).await;
+    h.publish(&titled("clear", CLEAR_TITLE)).await;
+    let seen = read_stream(anonymous.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
+    assert!(seen.contains(CLEAR_TITLE), "{seen}");
+    assert!(seen.contains("event: record") && seen.contains("id: 2"), "{seen}");
+    assert!(!seen.contains(AMBER_TITLE) && !seen.contains(GREEN_TITLE), "{seen}");
+    let seen = read_stream(siem.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
+    assert!(seen.contains(GREEN_TITLE) && seen.contains(CLEAR_TITLE), "{seen}");
+    assert!(!seen.contains(AMBER_TITLE), "{seen}");
+    // Resuming after event 0 replays what followed it, for this caller's bands.
+    let resumed = open(&[
+        ("host", LOOPBACK),
+        ("authorization", siem_auth.as_str()),
+        ("last-event-id", "0"),
+    ])
+    .await
+    .unwrap();
+    let seen = read_stream(resumed.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
+    assert!(seen.contains(GREEN_TITLE) && !seen.contains(AMBER_TITLE), "{seen}");
+    // From another host, without credentials: nothing.
+    let mut remote = with(&Method::GET, "/v1/records/stream", &[("host", LOOPBACK)]);
+    remote.extensions_mut().insert(ConnInfo {
+        remote: "192.0.2.9:1".parse().unwrap(),
+        local: LOOPBACK.parse().unwrap(),
+        tls: false,
+    });
+    let got = h.send(remote).await;
+    got.error(StatusCode::UNAUTHORIZED, "unauthorized", &[]);
+}
