@@ -250,3 +250,101 @@ async fn serve_connection<I>(
         debug!(client = %info.remote, error = %e, "API connection ended with an error");
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use axum::routing::get;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    use tokio::net::TcpStream;
+
+    use super::*;
+
+    async fn server() -> (std::net::SocketAddr, tokio::sync::oneshot::Sender<()>) {
+        let tcp = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = tcp.local_addr().unwrap();
+        let router = Router::new().route("/", get(|| async { "ok" }));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        tokio::spawn(serve(vec![Listener::plain(tcp)], router, async {
+            let _ = stopped.await;
+        }));
+        (addr, stop)
+    }
+
+    /// Whether the server closed `conn` (EOF or reset) within `within`.
+    async fn closed_within(conn: &mut TcpStream, within: Duration) -> bool {
+        let mut buf = [0u8; 512];
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            match tokio::time::timeout_at(deadline, conn.read(&mut buf)).await {
+                Ok(Ok(0) | Err(_)) => return true,
+                Ok(Ok(_)) => {}
+                Err(_) => return false,
+            }
+        }
+    }
+
+    #[tokio::test]
+    async fn a_client_trickling_its_headers_is_cut_off() {
+        let (addr, _stop) = server().await;
+        let mut conn = TcpStream::connect(addr).await.unwrap();
+        let started = Instant::now();
+        conn.write_all(b"GET / HTTP/1.1\r\nHost: x\r\n")
+            .await
+            .unwrap();
+        // One header line a second, never the end of the head.
+        let mut cut = false;
+        for i in 0..(HEADER_TIMEOUT.as_secs() + 5) {
+            if conn
+                .write_all(format!("X-Slow-{i}: 1\r\n").as_bytes())
+                .await
+                .is_err()
+                || closed_within(&mut conn, Duration::from_secs(1)).await
+            {
+                cut = true;
+                break;
+            }
+        }
+        assert!(
+            cut,
+            "the connection stayed open for {:?}",
+            started.elapsed()
+        );
+        assert!(started.elapsed() >= HEADER_TIMEOUT - Duration::from_secs(1));
+        // A well-behaved client still gets its answer.
+        let mut ok = TcpStream::connect(addr).await.unwrap();
+        ok.write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        ok.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+
+    #[tokio::test]
+    async fn connections_past_the_cap_are_closed_at_once() {
+        let (addr, _stop) = server().await;
+        let mut held = Vec::new();
+        for _ in 0..MAX_CONNECTIONS {
+            held.push(TcpStream::connect(addr).await.unwrap());
+        }
+        // Let the accept loop take them all.
+        let mut probe = TcpStream::connect(addr).await.unwrap();
+        assert!(
+            closed_within(&mut probe, Duration::from_secs(5)).await,
+            "connection {} was kept",
+            MAX_CONNECTIONS + 1
+        );
+        drop(held.pop());
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let mut again = TcpStream::connect(addr).await.unwrap();
+        again
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .await
+            .unwrap();
+        let mut answer = String::new();
+        again.read_to_string(&mut answer).await.unwrap();
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    }
+}

@@ -3,6 +3,7 @@
 //! verify with every kind of tampering, import into a fresh node, and views after updates.
 
 mod flow;
+mod security;
 mod util;
 
 use std::fs;

@@ -64,6 +64,20 @@ impl TestDir {
         .success()
     }
 
+    /// Runs `certnet ARGS --data-dir D` with `input` on stdin.
+    pub(crate) fn certnet_with_stdin(&self, args: &[&str], input: &[u8]) -> Outcome {
+        use std::io::Write as _;
+        let mut child = self
+            .command(args)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input).unwrap();
+        Outcome::new(args, child.wait_with_output().unwrap())
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_certnet"));
         command

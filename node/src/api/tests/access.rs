@@ -76,7 +76,11 @@ fn concrete_routes(amber: &RecordId, h: &Harness) -> Vec<(Method, String)> {
             out.push((m, concrete.clone()));
         }
     }
-    assert!(out.len() >= 25, "the route table lists {} routes", out.len());
+    assert!(
+        out.len() >= 25,
+        "the route table lists {} routes",
+        out.len()
+    );
     out
 }
 
@@ -118,10 +122,18 @@ async fn foreign_hosts_and_origins_are_refused_on_every_route() {
             .send(with(
                 &method,
                 &uri,
-                &[("host", "rebind.attacker.example:4470"), ("authorization", &bearer)],
+                &[
+                    ("host", "rebind.attacker.example:4470"),
+                    ("authorization", &bearer),
+                ],
             ))
             .await;
-        assert_eq!(got.status, StatusCode::MISDIRECTED_REQUEST, "{method} {uri}: {}", got.json);
+        assert_eq!(
+            got.status,
+            StatusCode::MISDIRECTED_REQUEST,
+            "{method} {uri}: {}",
+            got.json
+        );
         assert!(leaks(&got, &[AMBER_TITLE, CLEAR_TITLE]).is_none());
         for (name, value) in [
             ("origin", "http://evil.example"),
@@ -132,13 +144,23 @@ async fn foreign_hosts_and_origins_are_refused_on_every_route() {
                 .send(with(
                     &method,
                     &uri,
-                    &[("host", LOOPBACK), ("authorization", &bearer), (name, value)],
+                    &[
+                        ("host", LOOPBACK),
+                        ("authorization", &bearer),
+                        (name, value),
+                    ],
                 ))
                 .await;
-            assert_eq!(got.status, StatusCode::FORBIDDEN, "{method} {uri} {name}: {value}");
+            assert_eq!(
+                got.status,
+                StatusCode::FORBIDDEN,
+                "{method} {uri} {name}: {value}"
+            );
             // No CORS, ever.
             assert!(
-                !got.headers.keys().any(|k| k.as_str().starts_with("access-control-")),
+                !got.headers
+                    .keys()
+                    .any(|k| k.as_str().starts_with("access-control-")),
                 "{method} {uri}"
             );
         }
@@ -147,7 +169,11 @@ async fn foreign_hosts_and_origins_are_refused_on_every_route() {
         let request = with(
             &method,
             &uri,
-            &[("host", LOOPBACK), ("authorization", &bearer), ("origin", &own)],
+            &[
+                ("host", LOOPBACK),
+                ("authorization", &bearer),
+                ("origin", &own),
+            ],
         );
         let response = h.router.clone().oneshot(request).await.unwrap();
         let status = response.status();
@@ -186,8 +212,16 @@ async fn each_caller_reads_its_bands_on_every_read_route() {
     let own = format!("Bearer {OWN_SOC}");
     // (who, headers, titles that must never appear)
     let callers: [(&str, Vec<(&str, &str)>, &[&str]); 4] = [
-        ("anonymous", vec![], &[GREEN_TITLE, AMBER_TITLE, STRICT_TITLE]),
-        ("siem", vec![("authorization", siem.as_str())], &[AMBER_TITLE, STRICT_TITLE]),
+        (
+            "anonymous",
+            vec![],
+            &[GREEN_TITLE, AMBER_TITLE, STRICT_TITLE],
+        ),
+        (
+            "siem",
+            vec![("authorization", siem.as_str())],
+            &[AMBER_TITLE, STRICT_TITLE],
+        ),
         ("own-soc", vec![("authorization", own.as_str())], &[]),
         ("operator", vec![("authorization", op.as_str())], &[]),
     ];
@@ -206,10 +240,15 @@ async fn each_caller_reads_its_bands_on_every_read_route() {
             }
         }
         // AMBER+STRICT appears in a bundle only when named, and only for the own organisation.
-        let headers: Vec<(&str, &str)> =
-            [("host", LOOPBACK)].into_iter().chain(extra.iter().copied()).collect();
+        let headers: Vec<(&str, &str)> = [("host", LOOPBACK)]
+            .into_iter()
+            .chain(extra.iter().copied())
+            .collect();
         let default = h.send(with(&Method::GET, "/v1/stix", &headers)).await;
-        assert!(leaks(&default, &[STRICT_TITLE]).is_none(), "{who}: default bundle");
+        assert!(
+            leaks(&default, &[STRICT_TITLE]).is_none(),
+            "{who}: default bundle"
+        );
         let named = h
             .send(with(&Method::GET, "/v1/stix?tlp=amber%2Bstrict", &headers))
             .await;
@@ -217,23 +256,40 @@ async fn each_caller_reads_its_bands_on_every_read_route() {
             strict_by_own = leaks(&named, &[STRICT_TITLE]).is_some();
         }
     }
-    assert!(seen_clear > 0, "the CLEAR record is readable somewhere: the test can fail");
-    assert!(strict_by_own, "the own organisation reads AMBER+STRICT when it names it");
+    assert!(
+        seen_clear > 0,
+        "the CLEAR record is readable somewhere: the test can fail"
+    );
+    assert!(
+        strict_by_own,
+        "the own organisation reads AMBER+STRICT when it names it"
+    );
 
     // From another host, anonymous callers read nothing and need credentials.
     let got = h.get_remote("/v1/records").await;
     got.error(StatusCode::UNAUTHORIZED, "unauthorized", &["credentials"]);
     // A record of a band the caller may not read answers like a missing one.
-    let mut siem_get = with(&Method::GET, &format!("/v1/records/{amber}"), &[("host", LOOPBACK)]);
-    siem_get
-        .headers_mut()
-        .insert(header::AUTHORIZATION, format!("Bearer {SIEM}").parse().unwrap());
-    h.send(siem_get).await.error(StatusCode::NOT_FOUND, "not_found", &[]);
+    let mut siem_get = with(
+        &Method::GET,
+        &format!("/v1/records/{amber}"),
+        &[("host", LOOPBACK)],
+    );
+    siem_get.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {SIEM}").parse().unwrap(),
+    );
+    h.send(siem_get)
+        .await
+        .error(StatusCode::NOT_FOUND, "not_found", &[]);
     // Consumers may not write or administer.
     let mut post = with(&Method::POST, "/v1/records", &[("host", LOOPBACK)]);
-    post.headers_mut()
-        .insert(header::AUTHORIZATION, format!("Bearer {OWN_SOC}").parse().unwrap());
-    h.send(post).await.error(StatusCode::FORBIDDEN, "forbidden", &["API token"]);
+    post.headers_mut().insert(
+        header::AUTHORIZATION,
+        format!("Bearer {OWN_SOC}").parse().unwrap(),
+    );
+    h.send(post)
+        .await
+        .error(StatusCode::FORBIDDEN, "forbidden", &["API token"]);
 }
 
 /// Reads a live stream's body until `stop` is in it or the time is up; returns what arrived.
@@ -280,10 +336,19 @@ async fn the_live_stream_follows_the_same_rule() {
     h.publish(&titled("clear", CLEAR_TITLE)).await;
     let seen = read_stream(anonymous.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
     assert!(seen.contains(CLEAR_TITLE), "{seen}");
-    assert!(seen.contains("event: record") && seen.contains("id: 2"), "{seen}");
-    assert!(!seen.contains(AMBER_TITLE) && !seen.contains(GREEN_TITLE), "{seen}");
+    assert!(
+        seen.contains("event: record") && seen.contains("id: 2"),
+        "{seen}"
+    );
+    assert!(
+        !seen.contains(AMBER_TITLE) && !seen.contains(GREEN_TITLE),
+        "{seen}"
+    );
     let seen = read_stream(siem.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
-    assert!(seen.contains(GREEN_TITLE) && seen.contains(CLEAR_TITLE), "{seen}");
+    assert!(
+        seen.contains(GREEN_TITLE) && seen.contains(CLEAR_TITLE),
+        "{seen}"
+    );
     assert!(!seen.contains(AMBER_TITLE), "{seen}");
     // Resuming after event 0 replays what followed it, for this caller's bands.
     let resumed = open(&[
@@ -294,7 +359,10 @@ async fn the_live_stream_follows_the_same_rule() {
     .await
     .unwrap();
     let seen = read_stream(resumed.into_body(), CLEAR_TITLE, Duration::from_secs(10)).await;
-    assert!(seen.contains(GREEN_TITLE) && !seen.contains(AMBER_TITLE), "{seen}");
+    assert!(
+        seen.contains(GREEN_TITLE) && !seen.contains(AMBER_TITLE),
+        "{seen}"
+    );
     // From another host, without credentials: nothing.
     let mut remote = with(&Method::GET, "/v1/records/stream", &[("host", LOOPBACK)]);
     remote.extensions_mut().insert(ConnInfo {
