@@ -211,7 +211,8 @@ async fn each_caller_reads_its_bands_on_every_read_route() {
     let siem = format!("Bearer {SIEM}");
     let own = format!("Bearer {OWN_SOC}");
     // (who, headers, titles that must never appear)
-    let callers: [(&str, Vec<(&str, &str)>, &[&str]); 4] = [
+    type Caller<'a> = (&'a str, Vec<(&'a str, &'a str)>, &'a [&'a str]);
+    let callers: [Caller<'_>; 4] = [
         (
             "anonymous",
             vec![],
