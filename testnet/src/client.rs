@@ -313,6 +313,41 @@ impl ApiClient {
             .map_err(|err| bad_body("GET", path, 200, &err))
     }
 
+    /// `GET path_and_query` with these extra headers, the body streamed into `out` with no time or
+    /// size limit (exports, bundles, large TAXII pages): the status, the response headers and the
+    /// bytes written.
+    pub fn get_streamed(
+        &self,
+        path_and_query: &str,
+        headers: &[(&str, &str)],
+        out: &mut dyn std::io::Write,
+    ) -> Result<(u16, ureq::http::HeaderMap, u64), ApiError> {
+        let mut request = self
+            .agent
+            .get(format!("{}{path_and_query}", self.base_url()))
+            .config()
+            .timeout_global(None)
+            .build()
+            .header("Authorization", format!("Bearer {}", self.token));
+        for (k, v) in headers {
+            request = request.header(*k, *v);
+        }
+        let mut response = request
+            .call()
+            .map_err(|source| self.unreachable("GET", path_and_query, source))?;
+        let status = response.status().as_u16();
+        let headers = response.headers().clone();
+        let written = std::io::copy(&mut response.body_mut().as_reader(), out).map_err(|e| {
+            ApiError::BadResponse {
+                method: "GET",
+                path: path_and_query.to_owned(),
+                status,
+                detail: e.to_string(),
+            }
+        })?;
+        Ok((status, headers, written))
+    }
+
     /// `GET /v1/log/checkpoint`: the latest signed checkpoint, as the node sends it.
     pub fn checkpoint(&self) -> Result<String, ApiError> {
         self.get_text("/v1/log/checkpoint")

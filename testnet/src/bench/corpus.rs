@@ -17,7 +17,9 @@ use std::time::Instant;
 
 use certnet_protocol::export::export_log;
 use certnet_protocol::keys::AuthorSecret;
-use certnet_protocol::record::{FeedPosition, Record, RecordError, cose, sample, sign_record};
+use certnet_protocol::record::{
+    Draft, FeedPosition, Record, RecordError, cose, sample, sign_record,
+};
 use rayon::prelude::*;
 
 use super::stats::rate;
@@ -104,39 +106,50 @@ impl Signers {
     /// a valid chain; in a valid log order (signer `s`'s seq k before its seq k+1). `time_ms` is
     /// the signing time written into the first record (then +1 ms per record of a chain).
     pub fn sign(&self, net: &str, count: u64, time_ms: u64) -> Result<Vec<Vec<u8>>, CorpusError> {
+        self.sign_drafts(net, count, time_ms, &sample::incident)
+    }
+
+    /// Like [`Signers::sign`], with record `n`'s draft made by `draft(n)`.
+    pub fn sign_drafts(
+        &self,
+        net: &str,
+        count: u64,
+        time_ms: u64,
+        draft: &(dyn Fn(u64) -> Draft + Sync),
+    ) -> Result<Vec<Vec<u8>>, CorpusError> {
         let signers = u64::try_from(self.secrets.len()).unwrap_or(0);
         if signers == 0 {
             return Err(CorpusError::NoSigners);
         }
-        let chains: Vec<Vec<Vec<u8>>> =
-            self.secrets
-                .par_iter()
-                .enumerate()
-                .map(|(s, (name, secret))| {
-                    let s = u64::try_from(s).unwrap_or(0);
-                    let own = count / signers + u64::from(s < count % signers);
-                    let mut prev = None;
-                    let mut chain = Vec::new();
-                    for k in 0..own {
-                        let n = k * signers + s;
-                        let at = FeedPosition {
-                            seq: k + 1,
-                            prev,
-                            time: time_ms + k,
-                        };
-                        let record = sign_record(net, sample::incident(n), at, secret).map_err(
-                            |source| CorpusError::Sign {
-                                signer: name.clone(),
-                                index: k,
-                                source,
-                            },
-                        )?;
-                        prev = Some(record.id());
-                        chain.push(record.into_bytes());
-                    }
-                    Ok(chain)
-                })
-                .collect::<Result<_, CorpusError>>()?;
+        let chains: Vec<Vec<Vec<u8>>> = self
+            .secrets
+            .par_iter()
+            .enumerate()
+            .map(|(s, (name, secret))| {
+                let s = u64::try_from(s).unwrap_or(0);
+                let own = count / signers + u64::from(s < count % signers);
+                let mut prev = None;
+                let mut chain = Vec::new();
+                for k in 0..own {
+                    let n = k * signers + s;
+                    let at = FeedPosition {
+                        seq: k + 1,
+                        prev,
+                        time: time_ms + k,
+                    };
+                    let record = sign_record(net, draft(n), at, secret).map_err(|source| {
+                        CorpusError::Sign {
+                            signer: name.clone(),
+                            index: k,
+                            source,
+                        }
+                    })?;
+                    prev = Some(record.id());
+                    chain.push(record.into_bytes());
+                }
+                Ok(chain)
+            })
+            .collect::<Result<_, CorpusError>>()?;
         // Interleave: the k-th record of every chain, then the (k+1)-th.
         let mut iters: Vec<_> = chains.into_iter().map(Vec::into_iter).collect();
         let mut out = Vec::new();

@@ -7,6 +7,7 @@
 //! | `catchup` | a node offline while M records enter the federation; time to converge, records/s |
 //! | `verify` | `certnet verify` of an export of M records vs raw all-core `verify_strict` |
 //! | `soak` | load plus random kills, restarts and partitions for T s; convergence, zero loss |
+//! | `api` | one node holding M records: STIX bundle and export peak RSS, TAXII first vs last page, a sparse collection's poll |
 //!
 //! - [`stats`]: percentiles, CDFs, rates. [`cpu`]: machine and node CPU use from `/proc`. [`report`]: the [`Report`] every scenario returns (table
 //!   and JSON). [`plot`]: its series as SVG. [`corpus`]: pre-signed records and the raw verify rate.
@@ -21,6 +22,7 @@ pub mod plot;
 pub mod report;
 pub mod stats;
 
+mod api;
 mod catchup;
 mod gossip;
 mod ingest;
@@ -59,16 +61,19 @@ pub enum Scenario {
     Verify,
     /// Load with faults; convergence and zero loss.
     Soak,
+    /// The read side on a large log: streaming memory, TAXII paging.
+    Api,
 }
 
 impl Scenario {
     /// Every scenario, in documentation order.
-    pub const ALL: [Self; 5] = [
+    pub const ALL: [Self; 6] = [
         Self::Ingest,
         Self::Gossip,
         Self::Catchup,
         Self::Verify,
         Self::Soak,
+        Self::Api,
     ];
 
     /// Its name on the command line.
@@ -79,6 +84,7 @@ impl Scenario {
             Self::Catchup => "catchup",
             Self::Verify => "verify",
             Self::Soak => "soak",
+            Self::Api => "api",
         }
     }
 }
@@ -216,6 +222,7 @@ pub fn run(config: &BenchConfig, progress: Progress<'_>) -> Result<Report, Bench
         Scenario::Catchup => catchup::run(config, progress),
         Scenario::Verify => verify::run(config, progress),
         Scenario::Soak => soak::run(config, progress),
+        Scenario::Api => api::run(config, progress),
     }
 }
 

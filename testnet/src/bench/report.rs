@@ -207,7 +207,7 @@ impl Report {
             let _ = writeln!(out, "  {label:<width$}  {value:>vwidth$}");
         }
         if !self.targets.is_empty() {
-            out.push_str("\ntargets (issue 5):\n");
+            out.push_str("\ntargets:\n");
             for t in &self.targets {
                 let _ = writeln!(
                     out,
