@@ -82,6 +82,19 @@ fn parse_process(text: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
+/// A process's resident memory now and at its peak (`VmRSS`, `VmHWM` of `/proc/PID/status`), in
+/// KiB.
+pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
+    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|rest| rest.split_whitespace().next())
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    Some((field("VmRSS:")?, field("VmHWM:")?))
+}
+
 #[cfg(test)]
 mod tests {
     #![allow(clippy::unwrap_used)]
@@ -103,17 +116,4 @@ mod tests {
                 .is_none_or(|p| (0.0..=100.0).contains(&p))
         );
     }
-}
-
-/// A process's resident memory now and at its peak (`VmRSS`, `VmHWM` of `/proc/PID/status`), in
-/// KiB.
-pub fn memory_kib(pid: u32) -> Option<(u64, u64)> {
-    let text = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
-    let field = |name: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name))
-            .and_then(|rest| rest.split_whitespace().next())
-            .and_then(|n| n.parse::<u64>().ok())
-    };
-    Some((field("VmRSS:")?, field("VmHWM:")?))
 }
