@@ -7,7 +7,8 @@
 //! - [`id`]: `RecordId` (SHA-256 of the payload) and the `Hash` type.
 //! - [`merkle`]: RFC 9162 Merkle tree hashes, inclusion and consistency proofs, incremental tree.
 //! - [`checkpoint`]: C2SP tlog-checkpoints signed as C2SP signed notes.
-//! - [`cbor`]: the deterministic CBOR subset every structure uses.
+//! - [`cbor`]: the deterministic CBOR subset every structure uses; [`cbor_reader`]: reading it in
+//!   place, without allocating (sync responses, a record's author).
 //! - [`record`]: the record model, content validation, COSE_Sign1 signing and the one acceptance check.
 //! - [`chain`]: per-author chain links and equivocation proofs.
 //! - [`view`]: the current view of a record after its author's updates and revocations.
@@ -17,6 +18,7 @@
 
 pub mod audit;
 pub mod cbor;
+pub mod cbor_reader;
 pub mod chain;
 pub mod checkpoint;
 pub mod export;

@@ -7,6 +7,7 @@
 use ciborium::Value;
 
 use crate::cbor;
+use crate::cbor_reader::Reader;
 use crate::id::RecordId;
 use crate::keys::AuthorKey;
 use crate::record::MAX_RECORD;
@@ -76,33 +77,10 @@ pub enum SyncError {
     Shape(&'static str),
 }
 
-fn uint(v: &Value) -> Option<u64> {
-    v.as_integer().and_then(|i| u64::try_from(i).ok())
-}
-
 fn tagged(tag: u64, rest: impl IntoIterator<Item = Value>) -> Vec<u8> {
     let mut items = vec![Value::Integer(tag.into())];
     items.extend(rest);
     cbor::encode(&Value::Array(items))
-}
-
-/// Splits `[tag, ...]` after the size check.
-fn untag(bytes: &[u8], max: usize) -> Result<(u64, Vec<Value>), SyncError> {
-    if bytes.len() > max {
-        return Err(SyncError::TooLarge {
-            size: bytes.len(),
-            max,
-        });
-    }
-    let Value::Array(mut items) = cbor::decode(bytes)? else {
-        return Err(SyncError::Shape("must be an array"));
-    };
-    if items.is_empty() {
-        return Err(SyncError::Shape("must start with a message type"));
-    }
-    let tag = uint(&items.remove(0))
-        .ok_or(SyncError::Shape("message type must be an unsigned integer"))?;
-    Ok((tag, items))
 }
 
 impl SyncRequest {
@@ -127,31 +105,35 @@ impl SyncRequest {
 
     /// Decodes and checks bounds.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, SyncError> {
-        match untag(bytes, MAX_REQUEST_BYTES)? {
-            (0, rest) if rest.is_empty() => Ok(SyncRequest::Heads),
-            (1, rest) => {
-                let Ok::<[Value; 3], _>([author, from_seq, max]) = rest.try_into() else {
-                    return Err(SyncError::Shape("range needs author, from_seq and max"));
-                };
-                let author = author
-                    .as_bytes()
-                    .and_then(|b| AuthorKey::from_slice(b).ok())
-                    .ok_or(SyncError::Shape("range author must be a valid 32-byte key"))?;
-                let from_seq = uint(&from_seq)
+        check_size(bytes, MAX_REQUEST_BYTES)?;
+        let mut r = Reader::new(bytes);
+        let items = r.array(4)?;
+        if items == 0 {
+            return Err(SyncError::Shape("must start with a message type"));
+        }
+        let request = match (r.uint()?, items) {
+            (0, 1) => SyncRequest::Heads,
+            (1, 4) => {
+                let author = AuthorKey::from_slice(r.bytes(32)?)
+                    .map_err(|_| SyncError::Shape("range author must be a valid 32-byte key"))?;
+                let from_seq = Some(r.uint()?)
                     .filter(|s| *s >= 1)
                     .ok_or(SyncError::Shape("range from_seq must be at least 1"))?;
-                let max = uint(&max)
-                    .and_then(|m| u32::try_from(m).ok())
+                let max = u32::try_from(r.uint()?)
+                    .ok()
                     .filter(|m| (1..=MAX_RANGE).contains(m))
                     .ok_or(SyncError::Shape("range max must be 1 to 1024"))?;
-                Ok(SyncRequest::Range {
+                SyncRequest::Range {
                     author,
                     from_seq,
                     max,
-                })
+                }
             }
-            _ => Err(SyncError::Shape("unknown request type")),
-        }
+            (1, _) => return Err(SyncError::Shape("range needs author, from_seq and max")),
+            _ => return Err(SyncError::Shape("unknown request type")),
+        };
+        r.finish()?;
+        Ok(request)
     }
 }
 
@@ -185,63 +167,70 @@ impl SyncResponse {
 
     /// Decodes and checks bounds. Records are returned as bytes: verify each with
     /// [`crate::record::verify_record`] (in parallel) before use.
+    ///
+    /// Nothing is allocated for a list before its count is checked against its bound and against the
+    /// bytes that remain, nor for a record before its length is checked against [`MAX_RECORD`]: a
+    /// response costs at most about its own size in memory, whatever it announces.
     pub fn from_cbor(bytes: &[u8]) -> Result<Self, SyncError> {
-        let (tag, rest) = untag(bytes, MAX_RESPONSE_BYTES)?;
-        let Ok::<[Value; 1], _>([Value::Array(list)]) = rest.try_into() else {
+        check_size(bytes, MAX_RESPONSE_BYTES)?;
+        let mut r = Reader::new(bytes);
+        if r.array(2)? != 2 {
             return Err(SyncError::Shape("response needs exactly one list"));
-        };
-        match tag {
+        }
+        let response = match r.uint()? {
             0 => {
-                if list.len() > MAX_HEADS {
-                    return Err(SyncError::Shape("too many heads"));
-                }
-                let mut heads = Vec::with_capacity(list.len());
-                for item in list {
-                    let Value::Array(parts) = item else {
+                let n = r
+                    .array(MAX_HEADS)
+                    .map_err(|_| SyncError::Shape("too many heads"))?;
+                let mut heads: Vec<Head> = Vec::with_capacity(n);
+                for _ in 0..n {
+                    if r.array(3)? != 3 {
                         return Err(SyncError::Shape("a head must be [author, seq, id]"));
-                    };
-                    let Ok::<[Value; 3], _>([author, seq, id]) = parts.try_into() else {
-                        return Err(SyncError::Shape("a head must be [author, seq, id]"));
-                    };
-                    let head = Head {
-                        author: author
-                            .as_bytes()
-                            .and_then(|b| AuthorKey::from_slice(b).ok())
-                            .ok_or(SyncError::Shape("head author must be a valid 32-byte key"))?,
-                        seq: uint(&seq)
-                            .filter(|s| *s >= 1)
-                            .ok_or(SyncError::Shape("head seq must be at least 1"))?,
-                        id: id
-                            .as_bytes()
-                            .and_then(|b| RecordId::from_slice(b))
-                            .ok_or(SyncError::Shape("head id must be 32 bytes"))?,
-                    };
-                    if heads.last().is_some_and(|h: &Head| h.author >= head.author) {
+                    }
+                    let author = AuthorKey::from_slice(r.bytes(32)?)
+                        .map_err(|_| SyncError::Shape("head author must be a valid 32-byte key"))?;
+                    let seq = Some(r.uint()?)
+                        .filter(|s| *s >= 1)
+                        .ok_or(SyncError::Shape("head seq must be at least 1"))?;
+                    let id = RecordId::from_slice(r.bytes(32)?)
+                        .ok_or(SyncError::Shape("head id must be 32 bytes"))?;
+                    if heads.last().is_some_and(|h| h.author >= author) {
                         return Err(SyncError::Shape(
                             "heads must be sorted by author, without repeats",
                         ));
                     }
-                    heads.push(head);
+                    heads.push(Head { author, seq, id });
                 }
-                Ok(SyncResponse::Heads(heads))
+                SyncResponse::Heads(heads)
             }
             1 => {
-                if list.len() > MAX_RANGE as usize {
-                    return Err(SyncError::Shape("more records than any range allows"));
+                let n = r
+                    .array(MAX_RANGE as usize)
+                    .map_err(|_| SyncError::Shape("more records than any range allows"))?;
+                let mut records = Vec::with_capacity(n);
+                for _ in 0..n {
+                    let record = r.bytes(MAX_RECORD).map_err(|_| {
+                        SyncError::Shape("records must be byte strings of at most one record")
+                    })?;
+                    records.push(record.to_vec());
                 }
-                list.into_iter()
-                    .map(|r| match r {
-                        Value::Bytes(b) if b.len() <= MAX_RECORD => Ok(b),
-                        _ => Err(SyncError::Shape(
-                            "records must be byte strings of at most one record",
-                        )),
-                    })
-                    .collect::<Result<Vec<_>, _>>()
-                    .map(SyncResponse::Records)
+                SyncResponse::Records(records)
             }
-            _ => Err(SyncError::Shape("unknown response type")),
-        }
+            _ => return Err(SyncError::Shape("unknown response type")),
+        };
+        r.finish()?;
+        Ok(response)
     }
+}
+
+fn check_size(bytes: &[u8], max: usize) -> Result<(), SyncError> {
+    if bytes.len() > max {
+        return Err(SyncError::TooLarge {
+            size: bytes.len(),
+            max,
+        });
+    }
+    Ok(())
 }
 
 #[cfg(test)]

@@ -24,7 +24,7 @@ pub use content::{
     Advisory, FieldError, Incident, Indicator, Revoke, Severity, Sighting, Status, Update,
 };
 pub use indicator::{IndicatorType, IndicatorValue};
-pub use signed::{FeedPosition, Record, VerifiedRecord, sign_record, verify_record};
+pub use signed::{FeedPosition, Record, VerifiedRecord, peek_author, sign_record, verify_record};
 
 /// Record format version.
 pub const VERSION: u64 = 1;

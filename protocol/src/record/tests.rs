@@ -492,3 +492,23 @@ proptest! {
         prop_assert_eq!(decoded.to_cbor(), signed.record().payload_bytes().to_vec());
     }
 }
+
+#[test]
+fn peek_author_reads_the_claimed_author_only() {
+    let secret = crate::keys::AuthorSecret::from_seed(&[9; 32]);
+    let at = FeedPosition {
+        seq: 1,
+        prev: None,
+        time: 1,
+    };
+    let record = sign_record("n", sample::incident(1), at, &secret).unwrap();
+    assert_eq!(peek_author(record.bytes()), Some(secret.public()));
+    // Anything that is not a COSE_Sign1 record peeks as nothing, and never panics.
+    assert_eq!(peek_author(b"garbage"), None);
+    assert_eq!(peek_author(&record.bytes()[..40]), None);
+    for i in 0..record.bytes().len() {
+        let mut flipped = record.bytes().to_vec();
+        flipped[i] ^= 0x55;
+        let _ = peek_author(&flipped);
+    }
+}
