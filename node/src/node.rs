@@ -21,7 +21,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use certnet_protocol::keys::AuthorKey;
 use libp2p::Multiaddr;
 use libp2p_identity::{Keypair, PeerId};
 use tokio::sync::{mpsc, oneshot};
@@ -33,7 +32,7 @@ use crate::membership::RosterCell;
 use crate::net::blocklist;
 use crate::net::metrics::NetMetrics;
 use crate::net::{
-    AnnounceOutcome, DialError, NetConfig, NetError, Network, PeerHeadView, PeersSnapshot,
+    AnnounceOutcome, DialError, NetConfig, NetError, Network, OwnFeedView, PeersSnapshot,
     RosterChange, RosterReloadError, next_event,
 };
 use crate::store::Store;
@@ -56,12 +55,10 @@ pub struct NodeStatus {
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Command {
-    /// What peers have announced of one author's feed.
-    PeerHead {
-        /// The author.
-        author: AuthorKey,
+    /// What peers claimed and proved about this node's own feed.
+    OwnFeed {
         /// Where the answer goes.
-        reply: oneshot::Sender<PeerHeadView>,
+        reply: oneshot::Sender<OwnFeedView>,
     },
     /// Report identity, version and uptime.
     Status {
@@ -146,9 +143,9 @@ impl NodeHandle {
         self.ask(|reply| Command::Announce { bytes, reply }).await
     }
 
-    /// What peers have announced of `author`'s feed (Heads answers) since start.
-    pub async fn peer_head(&self, author: AuthorKey) -> Result<PeerHeadView, NodeStopped> {
-        self.ask(|reply| Command::PeerHead { author, reply }).await
+    /// What peers claimed about this node's own feed since start, and which claims they proved.
+    pub async fn own_feed(&self) -> Result<OwnFeedView, NodeStopped> {
+        self.ask(|reply| Command::OwnFeed { reply }).await
     }
 
     /// Connected peers, listen addresses and the block list.
@@ -249,6 +246,7 @@ impl Node {
     pub fn start(setup: NodeSetup) -> Result<(NodeHandle, Node), NetError> {
         let network = Network::new(
             setup.keypair,
+            setup.identity.author_key,
             setup.store,
             setup.roster,
             setup.net,
@@ -316,12 +314,8 @@ impl Node {
                 };
                 let _ = reply.send(outcome);
             }
-            Command::PeerHead { author, reply } => {
-                let view = self
-                    .net
-                    .as_ref()
-                    .map(|net| net.peer_head(&author))
-                    .unwrap_or_default();
+            Command::OwnFeed { reply } => {
+                let view = self.net.as_ref().map(Network::own_feed).unwrap_or_default();
                 let _ = reply.send(view);
             }
             Command::Peers { reply } => {

@@ -77,7 +77,7 @@ fn tiny_gossip_bench_writes_table_json_and_svg() {
         "publish → every node, p50",
         "publish → each other node, p99",
         "delivered (record × other node)",
-        "targets (issue 5):",
+        "targets:",
     ] {
         assert!(out.stdout.contains(row), "{row:?} missing:\n{}", out.stdout);
     }

@@ -58,9 +58,11 @@ pub(super) async fn publish(
 const OWN_FEED_WAIT: Duration = Duration::from_secs(5);
 
 /// Before the first publish after start (DESIGN.md "Own feed"): the highest seq of this node's own
-/// feed that peers announced, so a node restored from an old backup never signs a seq twice. Waits
-/// (up to [`OWN_FEED_WAIT`]) for a first Heads answer when the roster names other members; a node
-/// alone, or whose peers stay silent, publishes on what it has.
+/// feed a peer *proved* (handed over the record signed by this node's key), so a node restored from
+/// an old backup never signs a seq twice. Waits (up to [`OWN_FEED_WAIT`]) for a first Heads answer
+/// when the roster names other members, and for claims still being proven; a claim not proven by
+/// then never holds the publish back (a lying peer cannot block it). A node alone, or whose peers stay
+/// silent, publishes on what it has.
 async fn own_feed_floor(state: &ApiState) -> Option<u64> {
     let services = &state.services;
     if services.own_feed_checked() {
@@ -68,15 +70,25 @@ async fn own_feed_floor(state: &ApiState) -> Option<u64> {
     }
     let others = services.roster().members().len() > 1;
     let deadline = tokio::time::Instant::now() + OWN_FEED_WAIT;
+    let mut told = false;
     loop {
-        let view = state.node.peer_head(services.author_key()).await.ok()?;
-        if view.answers > 0 || !others || tokio::time::Instant::now() >= deadline {
+        let view = state.node.own_feed().await.ok()?;
+        let waiting = others && (view.answers == 0 || view.pending > 0);
+        if !waiting || tokio::time::Instant::now() >= deadline {
             if view.answers == 0 && others {
                 warn!(
                     "no peer answered before the first publish: publishing on this store's own head"
                 );
             }
-            return view.seq;
+            return view.proven;
+        }
+        if !told {
+            debug!(
+                answers = view.answers,
+                pending = view.pending,
+                "first publish since start: waiting for peers to tell (and prove) how far this node's own feed goes"
+            );
+            told = true;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -1,7 +1,8 @@
 //! The node's libp2p behaviours and the Swarm built from them.
 //!
 //! Connection gates come first so a refused peer never reaches the protocols: the roster allow-list,
-//! the operator block list, then at most one established connection per peer. Then identify, ping,
+//! the operator block list, temporary bans, the connection caps of `net::limits` (one established
+//! connection per peer, pending handshakes, established in all) and the process memory cap. Then identify, ping,
 //! gossipsub (records), request-response (sync), Kademlia (finding members' addresses) and optional
 //! mDNS (labs only; it does not announce loopback).
 
@@ -12,11 +13,11 @@ use libp2p::swarm::NetworkBehaviour;
 use libp2p::swarm::behaviour::toggle::Toggle;
 use libp2p::{
     StreamProtocol, Swarm, SwarmBuilder, allow_block_list, connection_limits, gossipsub, identify,
-    kad, mdns, noise, ping, request_response, tcp, yamux,
+    kad, mdns, memory_connection_limits, noise, ping, request_response, tcp, yamux,
 };
 
 use super::codec::SyncCodec;
-use super::{NetConfig, NetError, gossip};
+use super::{NetConfig, NetError, gossip, limits};
 use crate::membership::NetworkId;
 
 /// How long a sync request may take, both ways.
@@ -32,8 +33,12 @@ pub(crate) struct Behaviour {
     pub(crate) allowed: allow_block_list::Behaviour<allow_block_list::AllowedPeers>,
     /// PeerIds the operator blocked.
     pub(crate) blocked: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
-    /// At most one established connection per peer.
+    /// PeerIds refused for a while after repeated offences (`net::limits`).
+    pub(crate) banned: allow_block_list::Behaviour<allow_block_list::BlockedPeers>,
+    /// Connection caps: one per peer, pending handshakes, established in all (`net::limits`).
     pub(crate) limits: connection_limits::Behaviour,
+    /// No new connection while the process holds more than `limits::MAX_PROCESS_MEMORY`.
+    pub(crate) memory: memory_connection_limits::Behaviour,
     /// Exchanges listen addresses and protocols.
     pub(crate) identify: identify::Behaviour,
     /// Liveness and round-trip time.
@@ -103,10 +108,16 @@ impl Behaviour {
         Ok(Self {
             allowed: allow_block_list::Behaviour::default(),
             blocked: allow_block_list::Behaviour::default(),
+            banned: allow_block_list::Behaviour::default(),
             limits: connection_limits::Behaviour::new(
                 connection_limits::ConnectionLimits::default()
-                    .with_max_established_per_peer(Some(1)),
+                    .with_max_established_per_peer(Some(1))
+                    .with_max_pending_incoming(Some(limits::MAX_PENDING_INCOMING))
+                    .with_max_pending_outgoing(Some(limits::MAX_PENDING_OUTGOING))
+                    .with_max_established_incoming(Some(limits::MAX_ESTABLISHED_INCOMING))
+                    .with_max_established(Some(limits::MAX_ESTABLISHED)),
             ),
+            memory: memory_connection_limits::Behaviour::with_max_bytes(limits::MAX_PROCESS_MEMORY),
             identify: identify::Behaviour::new(
                 identify::Config::new(format!("/certnet/{net}/1"), key.public())
                     .with_agent_version(format!("certnet/{}", env!("CARGO_PKG_VERSION"))),

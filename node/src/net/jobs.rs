@@ -16,6 +16,7 @@ use libp2p::gossipsub::MessageId;
 use libp2p::request_response::ResponseChannel;
 use tokio::sync::oneshot;
 
+use super::permit::Permit;
 use super::reports::{RosterChange, RosterReloadError};
 use crate::datadir::roster_file::{RosterError, RosterFile as _};
 pub(crate) use crate::ingest::Facts;
@@ -49,10 +50,14 @@ pub(crate) struct SyncPage {
     pub(crate) author: AuthorKey,
     /// From which seq.
     pub(crate) from_seq: u64,
-    /// The peer's announced head for the author, if known.
+    /// The peer's claimed head for the author, if known.
     pub(crate) target: Option<u64>,
+    /// Whether it answers a proof request (one record of this node's own feed).
+    pub(crate) proof: bool,
     /// The records.
     pub(crate) records: Vec<Vec<u8>>,
+    /// The sync slot the request took: held until the page is ingested.
+    pub(crate) permit: Option<Permit<PeerId>>,
 }
 
 /// Where an ingest batch came from.
@@ -68,8 +73,10 @@ pub(crate) enum Batch {
         author: AuthorKey,
         /// From which seq.
         from_seq: u64,
-        /// The peer's announced head, if known.
+        /// The peer's claimed head, if known.
         target: Option<u64>,
+        /// Whether it answers a proof request.
+        proof: bool,
     },
 }
 
@@ -108,6 +115,8 @@ pub(crate) enum JobDone {
         batch: Batch,
         /// What happened.
         result: Ingested,
+        /// The writer's slot, held until the outcomes are handled.
+        permit: Permit<()>,
     },
     /// A sync request answered from the store.
     Served {
@@ -119,6 +128,8 @@ pub(crate) enum JobDone {
         channel: ResponseChannel<SyncResponse>,
         /// The answer.
         result: Result<SyncResponse, StoreError>,
+        /// The serving slot, held until the answer is handed to the Swarm.
+        permit: Permit<PeerId>,
     },
     /// A peer's heads compared with ours.
     Compared {
@@ -149,6 +160,7 @@ pub(crate) fn ingest_gossip(
     roster: &Roster,
     net: &str,
     items: Vec<GossipItem>,
+    permit: Permit<()>,
 ) -> JobDone {
     let (meta, data): (Vec<_>, Vec<_>) = items
         .into_iter()
@@ -161,23 +173,34 @@ pub(crate) fn ingest_gossip(
     JobDone::Ingest {
         batch: Batch::Gossip(meta),
         result,
+        permit,
     }
 }
 
 /// Checks that a sync page holds consecutive records of the author asked for, then ingests it.
-pub(crate) fn ingest_page(store: &Store, roster: &Roster, net: &str, page: SyncPage) -> JobDone {
+/// The page's sync slot is given back when this returns (or panics).
+pub(crate) fn ingest_page(
+    store: &Store,
+    roster: &Roster,
+    net: &str,
+    page: SyncPage,
+    permit: Permit<()>,
+) -> JobDone {
     let SyncPage {
         peer,
         author,
         from_seq,
         target,
+        proof,
         records,
+        permit: _sync_slot,
     } = page;
     let batch = Batch::Sync {
         peer,
         author,
         from_seq,
         target,
+        proof,
     };
     // Verified once, on all cores; the page's shape is checked on the verified records.
     let verified = verify_all(net, &records);
@@ -193,6 +216,7 @@ pub(crate) fn ingest_page(store: &Store, roster: &Roster, net: &str, page: SyncP
                     "record {i} of a range from seq {from_seq} is seq {} of {}, expected seq {expected} of {author}",
                     f.1, f.0
                 )),
+                permit,
             };
         }
     }
@@ -200,7 +224,11 @@ pub(crate) fn ingest_page(store: &Store, roster: &Roster, net: &str, page: SyncP
         Ok(outcomes) => Ingested::Done(outcomes),
         Err(e) => Ingested::Failed(e),
     };
-    JobDone::Ingest { batch, result }
+    JobDone::Ingest {
+        batch,
+        result,
+        permit,
+    }
 }
 
 /// Answers a sync request from the store.
@@ -209,6 +237,7 @@ pub(crate) fn serve(
     peer: PeerId,
     request: SyncRequest,
     channel: ResponseChannel<SyncResponse>,
+    permit: Permit<PeerId>,
 ) -> JobDone {
     let (kind, result) = match request {
         SyncRequest::Heads => {
@@ -237,6 +266,7 @@ pub(crate) fn serve(
         kind,
         channel,
         result,
+        permit,
     }
 }
 
@@ -345,6 +375,13 @@ mod tests {
         out
     }
 
+    /// The writer's slot an ingest job holds.
+    fn writer() -> Permit<()> {
+        crate::net::permit::KeyedSlots::new(1, 1)
+            .try_take(&())
+            .unwrap()
+    }
+
     fn page(f: &Fixture, from_seq: u64, records: &[VerifiedRecord]) -> JobDone {
         ingest_page(
             &f.store,
@@ -355,8 +392,11 @@ mod tests {
                 author: f.author.public(),
                 from_seq,
                 target: None,
+                proof: false,
                 records: records.iter().map(|r| r.bytes().to_vec()).collect(),
+                permit: None,
             },
+            writer(),
         )
     }
 
@@ -423,8 +463,11 @@ mod tests {
                 author: f.author.public(),
                 from_seq: 1,
                 target: Some(2),
+                proof: false,
                 records: bytes,
+                permit: None,
             },
+            writer(),
         );
         let Ingested::Done(outcomes) = result(done) else {
             panic!("expected an ingest");

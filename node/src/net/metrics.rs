@@ -120,6 +120,12 @@ pub struct NetMetrics {
     pub gossip_published: Family<PublishLabels, Counter>,
     /// Gossip messages dropped unvalidated because the ingest queue was full.
     pub gossip_dropped: Counter,
+    /// Peers disconnected and refused for a while after repeated offences.
+    pub peers_banned: Counter,
+    /// Bytes of gossip waiting for validation.
+    pub intake_bytes: Gauge,
+    /// Sync requests of peers refused (budget spent or too many at once), by kind and reason.
+    pub serve_refused: Family<SyncLabels, Counter>,
 }
 
 /// 10 ms to ~5800 s, doubling: from LAN gossip to a node catching up after a long outage.
@@ -146,6 +152,9 @@ impl Default for NetMetrics {
             connections_denied: Counter::default(),
             gossip_published: Family::default(),
             gossip_dropped: Counter::default(),
+            peers_banned: Counter::default(),
+            intake_bytes: Gauge::default(),
+            serve_refused: Family::default(),
         }
     }
 }
@@ -153,6 +162,21 @@ impl Default for NetMetrics {
 impl NetMetrics {
     /// Registers every network metric in `registry` (names without a prefix).
     pub fn register(&self, registry: &mut Registry) {
+        registry.register(
+            "peers_banned",
+            "Peers disconnected and refused for a while after repeated offences",
+            self.peers_banned.clone(),
+        );
+        registry.register(
+            "intake_bytes",
+            "Bytes of gossip waiting for validation",
+            self.intake_bytes.clone(),
+        );
+        registry.register(
+            "sync_serve_refused",
+            "Sync requests of peers refused, by kind and reason (over_budget, busy)",
+            self.serve_refused.clone(),
+        );
         registry.register(
             "records_received",
             "Records received from peers, before validation, by path (gossip or sync)",

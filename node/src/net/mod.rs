@@ -5,10 +5,16 @@
 //!   identify, ping, gossipsub, request-response sync, Kademlia, optional mDNS).
 //! - [`codec`]: sync frames on the wire (length prefix, bounds checked before allocating).
 //! - [`gossip`]: topic, message id, gossipsub and peer-score settings, validation results.
-//! - `sync`: the sync client's bookkeeping (what to ask whom; bounded queues and in-flight limits).
+//! - `network`: the state the event loop owns; it routes every event to one of these state machines
+//!   (pure, no I/O, each unit-tested):
+//!   - `peers`: connected peers, offences, bans, re-dial backoff;
+//!   - `scheduler`: the sync client (what to ask whom; slots taken when sent; timeouts, backoff);
+//!   - `own_feed`: claims about this node's own feed, counted only once proven;
+//!   - `serving`: which sync requests of peers are served (budgets, slots);
+//!   - `intake`: what the store's writer ingests next (bounded lanes, fair round-robin).
+//! - [`limits`]: every admission limit, token buckets, rate-limited denial logs; `permit`: work slots
+//!   as RAII guards.
 //! - `jobs`: blocking store work run off the event loop (ingest, serving sync, head comparison).
-//! - `peers`: connected peers and re-dial backoff.
-//! - `network`: the state the event loop owns, and how it reacts to every event.
 //! - `reports`: what the network answers its callers (peer list, publish and reload outcomes).
 //! - [`blocklist`]: the operator's block list file.
 //! - [`metrics`]: Prometheus metrics.
@@ -20,20 +26,25 @@ mod behaviour;
 pub mod blocklist;
 pub mod codec;
 pub mod gossip;
+mod intake;
 mod jobs;
+pub mod limits;
 pub mod metrics;
 mod network;
+mod own_feed;
 mod peers;
+mod permit;
 mod reports;
-mod sync;
+mod scheduler;
+mod serving;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use libp2p::Multiaddr;
 
-pub use network::PeerHeadView;
 pub(crate) use network::{Network, next_event};
+pub use own_feed::OwnFeedView;
 pub use reports::{
     AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,
 };

@@ -6,6 +6,7 @@ use std::time::{Duration, Instant, SystemTime};
 
 use libp2p::{Multiaddr, PeerId};
 
+use super::limits::{BAN_BASE, BAN_MAX, BAN_OFFENCES};
 use super::{MAX_REDIAL_DELAY, MIN_REDIAL_DELAY};
 
 /// A connected peer.
@@ -30,11 +31,20 @@ struct Redial {
     delay: Duration,
 }
 
-/// Connected peers, offences and re-dial schedule.
+/// A temporary ban after repeated offences.
+#[derive(Debug, Clone, Copy)]
+struct Ban {
+    until: Option<Instant>,
+    /// Bans so far: each doubles the next.
+    count: u32,
+}
+
+/// Connected peers, offences, bans and re-dial schedule.
 #[derive(Debug, Default)]
 pub(crate) struct PeerTable {
     connected: HashMap<PeerId, Connected>,
     offences: HashMap<PeerId, u32>,
+    bans: HashMap<PeerId, Ban>,
     redial: HashMap<PeerId, Redial>,
 }
 
@@ -93,11 +103,57 @@ impl PeerTable {
         }
     }
 
-    /// Counts an offence by `peer`; returns its count.
-    pub(crate) fn offend(&mut self, peer: PeerId) -> u32 {
+    /// Counts an offence by `peer`; returns its count, and how long to ban it if this offence
+    /// reached [`BAN_OFFENCES`] (each ban doubles the last, up to [`BAN_MAX`]).
+    pub(crate) fn offend(&mut self, peer: PeerId, now: Instant) -> (u32, Option<Duration>) {
         let n = self.offences.entry(peer).or_default();
         *n = n.saturating_add(1);
-        *n
+        let count = *n;
+        if count < BAN_OFFENCES {
+            return (count, None);
+        }
+        (count, self.ban_now(peer, now))
+    }
+
+    /// Bans `peer` from `now` (unless it is banned already): for how long. Each ban doubles the last,
+    /// up to [`BAN_MAX`].
+    pub(crate) fn ban_now(&mut self, peer: PeerId, now: Instant) -> Option<Duration> {
+        if self.is_banned(&peer, now) {
+            return None;
+        }
+        let ban = self.bans.entry(peer).or_insert(Ban {
+            until: None,
+            count: 0,
+        });
+        let length = BAN_BASE
+            .saturating_mul(1u32 << ban.count.min(16))
+            .min(BAN_MAX);
+        ban.count = ban.count.saturating_add(1);
+        ban.until = Some(now + length);
+        Some(length)
+    }
+
+    /// Whether `peer` is banned at `now`.
+    pub(crate) fn is_banned(&self, peer: &PeerId, now: Instant) -> bool {
+        self.bans
+            .get(peer)
+            .and_then(|b| b.until)
+            .is_some_and(|until| until > now)
+    }
+
+    /// Peers whose ban ended by `now` (to be let in again); their offences start over.
+    pub(crate) fn bans_over(&mut self, now: Instant) -> Vec<PeerId> {
+        let mut over = Vec::new();
+        for (peer, ban) in &mut self.bans {
+            if ban.until.is_some_and(|until| until <= now) {
+                ban.until = None;
+                over.push(*peer);
+            }
+        }
+        for peer in &over {
+            self.offences.remove(peer);
+        }
+        over
     }
 
     /// `peer`'s recent offences.
@@ -137,10 +193,11 @@ impl PeerTable {
         self.redial.remove(peer);
     }
 
-    /// Forgets `peer`'s dial schedule and offences (removed from the roster).
+    /// Forgets `peer`'s dial schedule, offences and bans (removed from the roster).
     pub(crate) fn forget(&mut self, peer: &PeerId) {
         self.redial.remove(peer);
         self.offences.remove(peer);
+        self.bans.remove(peer);
     }
 }
 
@@ -171,11 +228,33 @@ mod tests {
     }
 
     #[test]
+    fn repeated_offences_ban_for_longer_each_time() {
+        let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
+        let mut t = PeerTable::default();
+        let now = Instant::now();
+        for n in 1..BAN_OFFENCES {
+            assert_eq!(t.offend(peer, now), (n, None));
+        }
+        assert_eq!(t.offend(peer, now), (BAN_OFFENCES, Some(BAN_BASE)));
+        assert!(t.is_banned(&peer, now));
+        assert_eq!(t.offend(peer, now).1, None, "no second ban while banned");
+        assert!(t.bans_over(now).is_empty());
+        assert_eq!(t.bans_over(now + BAN_BASE), vec![peer]);
+        assert!(!t.is_banned(&peer, now + BAN_BASE));
+        let later = now + BAN_BASE;
+        for _ in 1..BAN_OFFENCES {
+            t.offend(peer, later);
+        }
+        assert_eq!(t.offend(peer, later).1, Some(BAN_BASE * 2), "doubled");
+    }
+
+    #[test]
     fn offences_are_forgiven_one_at_a_time() {
         let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
         let mut t = PeerTable::default();
-        assert_eq!(t.offend(peer), 1);
-        assert_eq!(t.offend(peer), 2);
+        let now = Instant::now();
+        assert_eq!(t.offend(peer, now).0, 1);
+        assert_eq!(t.offend(peer, now).0, 2);
         assert_eq!(t.forgive(), vec![(peer, 1)]);
         assert_eq!(t.forgive(), vec![(peer, 0)]);
         assert_eq!(t.offences(&peer), 0);

@@ -491,7 +491,7 @@ mod tests {
         assert!(err.is_usage());
         assert_eq!(
             err.to_string(),
-            "no scenario `gosip`: use one of ingest, gossip, catchup, verify, soak"
+            "no scenario `gosip`: use one of ingest, gossip, catchup, verify, soak, api"
         );
     }
 
