@@ -156,6 +156,7 @@ fn ingest_child(corpus: &Path, store_dir: &Path, batch: usize) {
         cache_capacity: CACHE,
         net: NET.into(),
         max_orphans: 10_000,
+        disk: None,
     })
     .unwrap();
     let roster = roster();

@@ -1,10 +1,14 @@
 //! Feeding an audited export file into a store: how a store is rebuilt from a backup, or an
 //! air-gapped node is fed. Offline: the caller holds the store exclusively (no node running).
 //!
-//! The file must have passed `audit` first (the caller shows its progress); this module then reads it
-//! again and hands the entries to [`crate::ingest::ingest_batch`], the one path for records from
-//! others, in batches with one flush each. `ingest_batch` appends in the order given, so an import
-//! into an empty store reproduces the exported log entry for entry, with the same Merkle root.
+//! The file must have passed `audit` first (the caller shows its progress). This module then reads it
+//! twice more: first to hash every entry into the Merkle tree and compare the root with the audited
+//! checkpoint before anything is written (noting the root at every batch boundary), then to hand the
+//! entries to [`crate::ingest::ingest_batch`], the one path for records from others, in batches with
+//! one flush each — each batch only once its entries hash to the root noted for it, so a file that
+//! changes under the import is refused before the first changed batch reaches the store.
+//! `ingest_batch` appends in the order given, so an import into an empty store reproduces the
+//! exported log entry for entry, with the same Merkle root.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::fs::File;
@@ -99,22 +103,55 @@ pub fn import_export(
             node: net.to_owned(),
         });
     }
-    let file = File::open(path).map_err(|source| ImportError::Open {
-        path: path.to_owned(),
-        source,
-    })?;
-    let (mut reader, header) = ExportReader::new(BufReader::with_capacity(1 << 20, file))?;
-    if header != audited.header {
+    let open = || -> Result<_, ImportError> {
+        let file = File::open(path).map_err(|source| ImportError::Open {
+            path: path.to_owned(),
+            source,
+        })?;
+        let (reader, header) = ExportReader::new(BufReader::with_capacity(1 << 20, file))?;
+        if header != audited.header {
+            return Err(ImportError::Changed);
+        }
+        Ok((reader, header))
+    };
+    let total = audited.checkpoint.size();
+
+    // Pass 1: the root, before any write; the root after every batch, to check pass 2 against.
+    let (mut reader, _) = open()?;
+    let mut frontier = Frontier::new();
+    let mut batch_roots = Vec::new();
+    while let Some(item) = reader.next_item()? {
+        if let ExportItem::Entry(bytes) = item {
+            frontier.push(leaf_hash(&bytes));
+            if frontier.size() % BATCH as u64 == 0 {
+                batch_roots.push(frontier.root());
+            }
+        }
+    }
+    if frontier.size() != total || frontier.root() != *audited.checkpoint.root() {
         return Err(ImportError::Changed);
     }
-    let total = audited.checkpoint.size();
+    batch_roots.push(frontier.root());
+
+    // Pass 2: ingest, each batch only if it hashes to what pass 1 saw.
+    let (mut reader, header) = open()?;
     let mut report = ImportReport {
         log_size_before: store.log_size(),
         ..ImportReport::default()
     };
     let mut frontier = Frontier::new();
+    let mut roots = batch_roots.into_iter();
     let mut batch: Vec<Vec<u8>> = Vec::with_capacity(BATCH);
     let mut fork_items = Vec::new();
+    let mut checked_feed = |batch: &mut Vec<Vec<u8>>,
+                            frontier: &Frontier,
+                            report: &mut ImportReport|
+     -> Result<(), ImportError> {
+        if roots.next() != Some(frontier.root()) {
+            return Err(ImportError::Changed);
+        }
+        feed(store, roster, net, batch, report)
+    };
 
     while let Some(item) = reader.next_item()? {
         match item {
@@ -122,22 +159,24 @@ pub fn import_export(
                 if !fork_items.is_empty() || report.entries == total {
                     return Err(ImportError::Changed);
                 }
-                if batch.len() == BATCH {
-                    feed(store, roster, net, &mut batch, &mut report)?;
-                    progress(report.entries, total);
-                }
                 frontier.push(leaf_hash(&bytes));
                 batch.push(bytes);
                 report.entries += 1;
+                if batch.len() == BATCH {
+                    checked_feed(&mut batch, &frontier, &mut report)?;
+                    progress(report.entries, total);
+                }
             }
             ExportItem::Fork(bytes) => fork_items.push(bytes),
         }
     }
-    feed(store, roster, net, &mut batch, &mut report)?;
-    progress(report.entries, total);
     if frontier.size() != total || frontier.root() != *audited.checkpoint.root() {
         return Err(ImportError::Changed);
     }
+    if !batch.is_empty() || total == 0 {
+        checked_feed(&mut batch, &frontier, &mut report)?;
+    }
+    progress(report.entries, total);
 
     for bytes in fork_items {
         let proof = EquivocationProof::from_cbor(&bytes, net).map_err(|_| ImportError::Changed)?;
@@ -197,6 +236,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: NetworkId::dev().as_str().to_owned(),
             max_orphans: 100,
+            disk: None,
         })
         .unwrap()
     }
@@ -307,5 +347,73 @@ mod tests {
         assert_eq!(report.outcomes.get("not_member"), Some(&5));
         assert!(report.not_members.contains(&secrets[1].public()));
         assert!(!report.root_matches);
+    }
+
+    #[test]
+    fn a_file_changed_after_its_audit_is_refused_before_anything_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let net = NetworkId::dev();
+        let secret = AuthorSecret::from_seed(&[4; 32]);
+        let mut roster = Roster::new(net.clone());
+        roster
+            .add_member(Member::new(
+                "CERT-X".parse().unwrap(),
+                secret.public(),
+                vec![],
+                vec![],
+            ))
+            .unwrap();
+        let export = |count: u64, path: &Path| {
+            let mut prev = None;
+            let entries: Vec<Vec<u8>> = (1..=count)
+                .map(|seq| {
+                    let at = FeedPosition {
+                        seq,
+                        prev,
+                        time: 1_767_225_600_000 + seq,
+                    };
+                    let r = sign_record(net.as_str(), sample::incident(seq), at, &secret).unwrap();
+                    prev = Some(r.id());
+                    r.into_bytes()
+                })
+                .collect();
+            certnet_protocol::export::export_log(
+                File::create(path).unwrap(),
+                net.as_str(),
+                &secret,
+                &entries,
+                &[],
+            )
+            .unwrap();
+        };
+        let path = dir.path().join("log.cbor");
+        export(6, &path);
+        let summary = audit(
+            BufReader::new(File::open(&path).unwrap()),
+            &AuditOptions::default(),
+            |_, _| {},
+        )
+        .unwrap();
+        // The file is replaced after the audit: same header is impossible to keep with other
+        // entries, so change one byte of an entry in place instead (its signature breaks too).
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 40;
+        bytes[at] ^= 1;
+        std::fs::write(&path, &bytes).unwrap();
+        let target = store(dir.path(), "db");
+        let err = import_export(
+            &target,
+            &roster,
+            secret.public(),
+            &path,
+            &summary,
+            |_, _| {},
+        )
+        .unwrap_err();
+        assert!(
+            matches!(err, ImportError::Changed | ImportError::Read(_)),
+            "{err}"
+        );
+        assert_eq!(target.log_size(), 0, "nothing was written");
     }
 }

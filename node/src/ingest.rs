@@ -125,6 +125,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: net.as_str().to_owned(),
             max_orphans: 10,
+            disk: None,
         })
         .unwrap();
         let member = AuthorSecret::from_seed(&[1; 32]);

@@ -44,6 +44,8 @@ pub struct Metrics {
     checkpoints_made: Counter,
     api_requests: Family<ApiRequestLabels, Counter>,
     store_write_failures: Counter,
+    disk_free: Gauge,
+    disk_state: Gauge,
 }
 
 impl Default for Metrics {
@@ -98,8 +100,22 @@ impl Metrics {
             "Store writes that failed (the store refuses writes after the first)",
             store_write_failures.clone(),
         );
+        let disk_free = Gauge::default();
+        registry.register(
+            "disk_free_bytes",
+            "Free bytes on the file system holding the store",
+            disk_free.clone(),
+        );
+        let disk_state = Gauge::default();
+        registry.register(
+            "disk_state",
+            "The store's disk: 0 ok, 1 below the watermark (records from peers refused), 2 below the floor (every write refused)",
+            disk_state.clone(),
+        );
         Self {
             registry: Mutex::new(registry),
+            disk_free,
+            disk_state,
             records_published,
             records_in_log,
             orphans,
@@ -157,6 +173,12 @@ impl Metrics {
         self.records_in_log.set(clamp(log_size));
         self.orphans.set(clamp(orphans));
         self.forks.set(clamp(forks));
+    }
+
+    /// Sets the disk gauges: free bytes and state (0 ok, 1 low, 2 full).
+    pub fn observe_disk(&self, free: u64, state: u8) {
+        self.disk_free.set(i64::try_from(free).unwrap_or(i64::MAX));
+        self.disk_state.set(i64::from(state));
     }
 
     /// The OpenMetrics text of every registered metric.

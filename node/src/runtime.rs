@@ -149,6 +149,7 @@ pub fn store_config(node: &LoadedNode) -> StoreConfig {
         cache_capacity: node.config().store().cache_capacity_bytes(),
         net: node.roster().network().as_str().to_owned(),
         max_orphans: MAX_ORPHANS,
+        disk: node.config().store().disk_limits(),
     }
 }
 

@@ -341,6 +341,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: net.as_str().to_owned(),
             max_orphans: 100,
+            disk: None,
         })
         .unwrap();
         NodeServices::new(

@@ -90,6 +90,7 @@ impl TestNode {
                 cache_capacity: 16 << 20,
                 net: net().as_str().to_owned(),
                 max_orphans: 1000,
+                disk: None,
             })
             .unwrap(),
         );

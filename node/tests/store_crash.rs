@@ -27,6 +27,7 @@ fn config(dir: &Path) -> StoreConfig {
         cache_capacity: 8 << 20,
         net: NET.into(),
         max_orphans: 1000,
+        disk: None,
     }
 }
 

@@ -76,6 +76,15 @@ impl ApiError {
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, code, message)
     }
 
+    /// 507 for a write refused because the disk is (nearly) full: nothing was written.
+    pub fn insufficient_storage(err: &StoreError) -> Self {
+        Self::new(
+            StatusCode::INSUFFICIENT_STORAGE,
+            "disk_full",
+            format!("not stored: {err}"),
+        )
+    }
+
     /// 503 for a store that failed a write: the write was not done, and later writes are refused until
     /// the node restarts. The failure was counted and logged where it happened.
     pub fn store_write(err: &StoreError) -> Self {
@@ -143,6 +152,9 @@ impl From<StoreError> for ApiError {
     fn from(err: StoreError) -> Self {
         error!(error = %err, "store read failed");
         match err {
+            StoreError::DiskLow { .. } | StoreError::DiskFull { .. } => {
+                Self::insufficient_storage(&err)
+            }
             StoreError::Poisoned => Self::store_write(&err),
             StoreError::Corrupt(_) => Self::internal("store_corrupt", err.to_string()),
             StoreError::Sled { .. } => Self::internal("store_error", err.to_string()),
@@ -157,6 +169,9 @@ impl From<CheckpointFailure> for ApiError {
             CheckpointFailure::Store(e @ (StoreError::Sled { .. } | StoreError::Poisoned)) => {
                 Self::store_write(&e)
             }
+            CheckpointFailure::Store(
+                e @ (StoreError::DiskFull { .. } | StoreError::DiskLow { .. }),
+            ) => Self::insufficient_storage(&e),
             CheckpointFailure::Store(e) => e.into(),
             CheckpointFailure::Checkpoint(e) => {
                 error!(error = %e, "checkpoint failed");
@@ -183,6 +198,9 @@ impl From<PublishError> for ApiError {
                 Self::unprocessable("tlp_red", RecordError::TlpRed.to_string())
             }
             PublishError::Invalid(e) => Self::unprocessable("invalid_record", e.to_string()),
+            PublishError::Store(e @ (StoreError::DiskFull { .. } | StoreError::DiskLow { .. })) => {
+                Self::insufficient_storage(&e)
+            }
             PublishError::Store(e) => Self::store_write(&e),
         }
     }

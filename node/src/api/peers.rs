@@ -251,6 +251,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: "test".into(),
             max_orphans: 100,
+            disk: None,
         })
         .unwrap();
         let services = std::sync::Arc::new(

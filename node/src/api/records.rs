@@ -516,6 +516,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: NetworkId::dev().as_str().to_owned(),
             max_orphans: 10,
+            disk: None,
         })
         .unwrap();
         let services = NodeServices::new(

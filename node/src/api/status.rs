@@ -4,7 +4,7 @@ use axum::Json;
 use axum::extract::State;
 
 use super::principal::{Action, Principal};
-use super::wire::{FrozenAuthor, StatusResponse};
+use super::wire::{DiskJson, FrozenAuthor, StatusResponse};
 use super::{ApiError, ApiState};
 
 pub(super) async fn get_status(
@@ -37,10 +37,12 @@ pub(super) async fn get_status(
                 store.orphan_count(),
                 forks,
                 store.size_on_disk()?,
+                store.disk(),
             ))
         })
         .await??;
-    let (log_size, root, checkpoint_size, heads, orphans, forks, store_bytes) = store_status;
+    let (log_size, root, checkpoint_size, heads, orphans, forks, store_bytes, disk) = store_status;
+    let (state, free_bytes, limits, _) = disk;
     let identity = status.identity;
     Ok(Json(StatusResponse {
         name: identity.name.to_string(),
@@ -56,5 +58,11 @@ pub(super) async fn get_status(
         orphans,
         forks,
         store_bytes,
+        disk: DiskJson {
+            state: state.as_str().to_owned(),
+            free_bytes,
+            watermark_bytes: limits.map(|l| l.watermark),
+            floor_bytes: limits.map(|l| l.floor),
+        },
     }))
 }

@@ -86,6 +86,7 @@ impl Harness {
             cache_capacity: 8 << 20,
             net: net.as_str().to_owned(),
             max_orphans: 100,
+            disk: None,
         })
         .unwrap();
         let services = Arc::new(
@@ -293,6 +294,7 @@ async fn status_is_open_on_loopback_and_reports_the_log() {
         [
             "author_key",
             "checkpoint_size",
+            "disk",
             "forks",
             "heads",
             "log_size",

@@ -62,6 +62,22 @@ pub struct StatusResponse {
     pub forks: Vec<FrozenAuthor>,
     /// Bytes the store occupies on disk.
     pub store_bytes: u64,
+    /// The store's disk: free space and whether records are taken.
+    pub disk: DiskJson,
+}
+
+/// The store's disk in `GET /v1/status`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DiskJson {
+    /// `ok`; `low` (below the watermark: records from peers are refused, own publishes go on);
+    /// `full` (below the floor: every write is refused).
+    pub state: String,
+    /// Free bytes on the store's file system.
+    pub free_bytes: u64,
+    /// The watermark, in bytes.
+    pub watermark_bytes: Option<u64>,
+    /// The floor, in bytes.
+    pub floor_bytes: Option<u64>,
 }
 
 /// An author frozen after signing two records at one seq.

@@ -145,6 +145,11 @@ pub(crate) enum JobDone {
         /// Who asked for the reload.
         reply: Option<oneshot::Sender<Result<RosterChange, RosterReloadError>>>,
     },
+    /// Expired orphans dropped.
+    Swept {
+        /// How many, or why not.
+        expired: Result<u64, StoreError>,
+    },
     /// The block list file written.
     BlockListSaved {
         /// The file.
@@ -335,6 +340,7 @@ mod tests {
             cache_capacity: 8 << 20,
             net: NetworkId::dev().as_str().to_owned(),
             max_orphans: 10,
+            disk: None,
         })
         .unwrap();
         let author = AuthorSecret::from_seed(&[1; 32]);

@@ -192,10 +192,12 @@ impl Scheduler {
     }
 
     /// The next request to send and its slot, if a peer has one waiting and the limits allow it.
-    /// `usable` says whether a peer can be asked now (connected, not blocked, trusted).
+    /// `usable` says whether a peer can be asked now (connected, not blocked, trusted); with `fetch`
+    /// false only heads and proofs go out (the store takes no records from others now).
     pub(crate) fn next(
         &mut self,
         now: Instant,
+        fetch: bool,
         usable: impl Fn(&PeerId) -> bool,
     ) -> Option<(PeerId, Want, Permit<PeerId>)> {
         // Heads, then proofs: whoever has a slot.
@@ -219,6 +221,9 @@ impl Scheduler {
                 Some(permit) => return Some((peer, Want::Proof { seq }, permit)),
                 None => self.proofs.push_back((peer, seq)),
             }
+        }
+        if !fetch {
+            return None;
         }
         // Fetches, round-robin over authors.
         for _ in 0..self.order.len() {
@@ -404,7 +409,7 @@ mod tests {
 
     /// Everything `next` hands out now, permits kept alive.
     fn drain(s: &mut Scheduler, now: Instant) -> Vec<(PeerId, Want, Permit<PeerId>)> {
-        std::iter::from_fn(|| s.next(now, all)).collect()
+        std::iter::from_fn(|| s.next(now, true, all)).collect()
     }
 
     #[test]
@@ -439,7 +444,7 @@ mod tests {
         let t = Instant::now();
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 10, 0);
-        let (p, want, permit) = s.next(t, all).unwrap();
+        let (p, want, permit) = s.next(t, true, all).unwrap();
         assert_eq!(p, peer(1));
         // Requests ids come only from a live Behaviour: fake the failure through `release`.
         drop(permit);
@@ -452,9 +457,9 @@ mod tests {
             },
         );
         s.claim(peer(2), author(9), 10, 0);
-        let (p2, _, _permit) = s.next(t, all).unwrap();
+        let (p2, _, _permit) = s.next(t, true, all).unwrap();
         assert_eq!(p2, peer(2), "the backed-off peer is skipped");
-        assert!(s.next(t, all).is_none(), "one fetch per author");
+        assert!(s.next(t, true, all).is_none(), "one fetch per author");
     }
 
     #[test]
@@ -463,7 +468,7 @@ mod tests {
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 1_000_000, 0);
         s.claim(peer(2), author(9), 3, 0);
-        let (p, _, permit) = s.next(t, all).unwrap();
+        let (p, _, permit) = s.next(t, true, all).unwrap();
         assert_eq!(p, peer(1));
         drop(permit);
         assert_eq!(
@@ -474,7 +479,7 @@ mod tests {
             }
         );
         // The honest peer serves the rest.
-        let (p, want, permit) = s.next(t, all).unwrap();
+        let (p, want, permit) = s.next(t, true, all).unwrap();
         assert_eq!(
             (p, want),
             (
@@ -491,7 +496,10 @@ mod tests {
             s.page_done(peer(2), author(9), 1, 3, false),
             PageVerdict::Ok
         );
-        assert!(s.next(t, all).is_none(), "caught up: nothing more to fetch");
+        assert!(
+            s.next(t, true, all).is_none(),
+            "caught up: nothing more to fetch"
+        );
     }
 
     #[test]

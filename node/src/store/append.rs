@@ -14,6 +14,7 @@ impl Store {
     /// Ingests one verified record (gossip, sync, import). Not durable until [`Store::flush`].
     pub fn ingest(&self, record: VerifiedRecord) -> Result<Ingest, StoreError> {
         self.check_writable()?;
+        self.check_room_for_others()?;
         let mut w = self.lock();
         let outcome = self.ingest_locked(&mut w, record);
         self.commit(&mut w)?;
@@ -23,6 +24,7 @@ impl Store {
     /// Ingests many records and flushes once (group commit).
     pub fn ingest_batch(&self, records: Vec<VerifiedRecord>) -> Result<Vec<Ingest>, StoreError> {
         self.check_writable()?;
+        self.check_room_for_others()?;
         let outcomes = {
             let mut w = self.lock();
             let outcomes = records
@@ -51,6 +53,7 @@ impl Store {
         make: impl FnOnce(Option<(u64, RecordId)>) -> Result<VerifiedRecord, E>,
     ) -> Result<Result<(VerifiedRecord, u64), E>, StoreError> {
         self.check_writable()?;
+        self.check_room()?;
         let mut w = self.lock();
         if w.frozen.contains_key(&author) {
             return Err(StoreError::Corrupt(
@@ -215,6 +218,7 @@ impl Store {
     /// Keeps a signed checkpoint note for tree size `size`.
     pub fn put_checkpoint(&self, size: u64, note: &str) -> Result<(), StoreError> {
         self.check_writable()?;
+        self.check_room()?;
         if let Err(e) = self.checkpoints.insert(size.to_be_bytes(), note.as_bytes()) {
             return self.poison(StoreError::Sled {
                 context: "insert checkpoint",

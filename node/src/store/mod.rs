@@ -15,6 +15,7 @@
 
 mod append;
 mod bands;
+mod disk;
 mod keys;
 mod orphans;
 mod read;
@@ -31,7 +32,9 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::merkle::{NodeSource, leaf_hash};
 
 pub use bands::BandSet;
+pub use disk::{DiskLimits, DiskState};
 use keys::{merkle_key, split_log_value, u64_be};
+pub use orphans::{ORPHAN_SHARE, ORPHAN_TTL};
 use space::Space;
 use tokio::sync::watch;
 
@@ -44,8 +47,10 @@ pub struct StoreConfig {
     pub cache_capacity: u64,
     /// Network id every record must carry.
     pub net: String,
-    /// Most records kept while waiting for their predecessors.
+    /// Most records kept while waiting for their predecessors (one author: an eighth of it).
     pub max_orphans: u64,
+    /// Free space to keep (`None`: the defaults for the file system, [`DiskLimits::default_for`]).
+    pub disk: Option<DiskLimits>,
 }
 
 /// Store failures. All of them mean the operator must act; none is caused by peer input.
@@ -64,6 +69,27 @@ pub enum StoreError {
         "store is poisoned by an earlier write failure: restart the node after checking the disk"
     )]
     Poisoned,
+    /// Free space is below the watermark: records from others are not taken now (nothing was
+    /// written; peers deliver them again by sync once space returns).
+    #[error(
+        "the disk holding the store has {free} bytes free, below the watermark of {watermark}: records from peers wait until space is freed"
+    )]
+    DiskLow {
+        /// Free bytes.
+        free: u64,
+        /// The watermark.
+        watermark: u64,
+    },
+    /// Free space is below the floor: nothing is written now (nothing was written).
+    #[error(
+        "the disk holding the store has {free} bytes free, below the floor of {floor}: free space on it ([store] min_free_mib, publish_floor_mib)"
+    )]
+    DiskFull {
+        /// Free bytes.
+        free: u64,
+        /// The floor.
+        floor: u64,
+    },
     /// Stored bytes are not what the store wrote (disk corruption or a foreign database).
     #[error(
         "store is corrupt: {0} (rebuild it with `certnet import` from an export or let peers resync)"
@@ -123,6 +149,8 @@ struct Writer {
     heads: HashMap<AuthorKey, (u64, RecordId)>,
     frozen: HashMap<AuthorKey, u64>,
     orphans: u64,
+    /// Orphans per author (each within its quota).
+    orphans_by: HashMap<AuthorKey, u64>,
     /// Added time of the last log entry: the floor for the next one.
     last_added_us: u64,
     /// Appends not yet applied to sled.
@@ -156,7 +184,7 @@ struct Group {
 }
 
 /// The wall clock in microseconds since the Unix epoch (0 if it is set before 1970).
-fn now_us() -> u64 {
+pub fn now_us() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_micros()).unwrap_or(u64::MAX))
@@ -183,6 +211,7 @@ pub struct Store {
     size: AtomicU64,
     poisoned: AtomicBool,
     writer: Mutex<Writer>,
+    disk: disk::Disk,
     /// The log size readers can see, for those waiting on appends (the live stream).
     appended: watch::Sender<u64>,
 }
@@ -264,10 +293,12 @@ impl Store {
                 heads: HashMap::new(),
                 frozen: HashMap::new(),
                 orphans: 0,
+                orphans_by: HashMap::new(),
                 last_added_us: 0,
                 group: Group::default(),
             }),
             appended: watch::Sender::new(0),
+            disk: disk::Disk::new(config.path.clone(), config.disk),
         };
         store.recover()?;
         Ok(store)
@@ -304,7 +335,7 @@ impl Store {
                 .ok_or_else(|| StoreError::Corrupt("bad fork key".into()))?;
             w.frozen.entry(author).or_insert(seq);
         }
-        w.orphans = self.orphans.len() as u64;
+        self.count_orphans(&mut w)?;
         Ok(())
     }
 
@@ -347,6 +378,42 @@ impl Store {
         // A panic while holding the lock cannot leave sled half-written (atomic batches), so the
         // derived state is still the committed state: recover from poisoning.
         self.writer.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// `Ok` if the disk has room for records from others (above the watermark).
+    fn check_room_for_others(&self) -> Result<(), StoreError> {
+        let (state, free, _) = self.disk.check(false);
+        match (state, self.disk.limits()) {
+            (DiskState::Ok, _) | (_, None) => Ok(()),
+            (_, Some(limits)) => Err(StoreError::DiskLow {
+                free,
+                watermark: limits.watermark,
+            }),
+        }
+    }
+
+    /// `Ok` if the disk has room for any write (above the floor).
+    fn check_room(&self) -> Result<(), StoreError> {
+        let (state, free, _) = self.disk.check(false);
+        match (state, self.disk.limits()) {
+            (DiskState::Full, Some(limits)) => Err(StoreError::DiskFull {
+                free,
+                floor: limits.floor,
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// The disk's state as last seen (asking the file system at most once a second).
+    pub fn disk_state(&self) -> DiskState {
+        self.disk.check(false).0
+    }
+
+    /// The disk's state, free bytes and limits, asking the file system now; the state before, if
+    /// this check changed it.
+    pub fn disk(&self) -> (DiskState, u64, Option<DiskLimits>, Option<DiskState>) {
+        let (state, free, before) = self.disk.check(true);
+        (state, free, self.disk.limits(), before)
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {

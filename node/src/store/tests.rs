@@ -21,6 +21,7 @@ fn config(dir: &std::path::Path) -> StoreConfig {
         cache_capacity: 8 << 20,
         net: NET.into(),
         max_orphans: 100,
+        disk: None,
     }
 }
 
@@ -194,21 +195,63 @@ fn orphans_wait_for_their_predecessors() {
 }
 
 #[test]
-fn orphan_space_is_bounded() {
+fn orphan_space_is_bounded_per_author_and_in_all_and_orphans_expire() {
     let dir = tempfile::tempdir().unwrap();
     let mut cfg = config(dir.path());
-    cfg.max_orphans = 2;
+    cfg.max_orphans = 2 * ORPHAN_SHARE;
+    let quota = cfg.max_orphans / ORPHAN_SHARE;
     let store = Store::open(&cfg).unwrap();
-    let a = chain(1, 5, 0);
+    // One author fills its quota (its chain's first record never comes)...
+    let flood = chain(1, 40, 0);
+    let mut kept = 0;
+    for r in &flood[1..] {
+        match store.ingest(r.clone()).unwrap() {
+            Ingest::Orphan { .. } => kept += 1,
+            Ingest::OrphanLimit => {}
+            other => panic!("{other:?}"),
+        }
+    }
+    assert_eq!(kept, quota, "one author is held to its share");
+    // ...and another author's orphans still get in.
+    let b = chain(2, 3, 0);
     assert!(matches!(
-        store.ingest(a[2].clone()).unwrap(),
+        store.ingest(b[2].clone()).unwrap(),
+        Ingest::Orphan { need_from: 1 }
+    ));
+    assert_eq!(store.orphan_count(), quota + 1);
+    // The counts survive a restart.
+    drop(store);
+    let store = Store::open(&cfg).unwrap();
+    assert_eq!(store.orphan_count(), quota + 1);
+    // The filled gap appends the waiting orphan.
+    store.ingest(b[0].clone()).unwrap();
+    assert_eq!(
+        store.ingest(b[1].clone()).unwrap(),
+        Ingest::Appended {
+            index: 1,
+            unblocked: 1
+        }
+    );
+    // Orphans older than the TTL are dropped: the flooder's space is freed.
+    let ttl = u64::try_from(ORPHAN_TTL.as_micros()).unwrap();
+    assert_eq!(store.expire_orphans(now_us()).unwrap(), 0);
+    assert_eq!(store.expire_orphans(now_us() + ttl).unwrap(), quota);
+    assert_eq!(store.orphan_count(), 0);
+    assert!(matches!(
+        store.ingest(flood[5].clone()).unwrap(),
         Ingest::Orphan { .. }
     ));
-    assert!(matches!(
-        store.ingest(a[3].clone()).unwrap(),
-        Ingest::Orphan { .. }
-    ));
-    assert_eq!(store.ingest(a[4].clone()).unwrap(), Ingest::OrphanLimit);
+    // Every author can fill the whole space no more: ORPHAN_SHARE authors can.
+    let mut total = 1;
+    for a in 10..(10 + ORPHAN_SHARE as u8 + 1) {
+        let c = chain(a, quota + 2, 0);
+        for r in &c[1..] {
+            if matches!(store.ingest(r.clone()).unwrap(), Ingest::Orphan { .. }) {
+                total += 1;
+            }
+        }
+    }
+    assert_eq!(total, cfg.max_orphans, "the whole space, never more");
 }
 
 #[test]

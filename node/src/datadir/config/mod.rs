@@ -89,6 +89,8 @@ impl P2pConfig {
 pub struct StoreConfig {
     cache_capacity_mib: u64,
     checkpoint_interval: Duration,
+    min_free_mib: Option<u64>,
+    publish_floor_mib: Option<u64>,
 }
 
 impl StoreConfig {
@@ -100,6 +102,22 @@ impl StoreConfig {
     /// Time between checkpoints, made only when the log grew.
     pub fn checkpoint_interval(&self) -> Duration {
         self.checkpoint_interval
+    }
+
+    /// Free space the store keeps, if configured (`None`: the defaults for its file system, the
+    /// larger of 1% and 256 MiB, and a quarter of that for the floor).
+    pub fn disk_limits(&self) -> Option<crate::store::DiskLimits> {
+        const MIB: u64 = 1024 * 1024;
+        match (self.min_free_mib, self.publish_floor_mib) {
+            (None, None) => None,
+            (min, floor) => {
+                let watermark = min.map_or(256 * MIB, |m| m * MIB);
+                Some(crate::store::DiskLimits {
+                    watermark,
+                    floor: floor.map_or(watermark / 4, |f| f * MIB),
+                })
+            }
+        }
     }
 }
 
@@ -126,6 +144,8 @@ impl NodeConfig {
             store: StoreConfig {
                 cache_capacity_mib: DEFAULT_CACHE_CAPACITY_MIB,
                 checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_INTERVAL_SECS),
+                min_free_mib: None,
+                publish_floor_mib: None,
             },
             taxii: TaxiiConfig::default(),
         }
@@ -208,6 +228,22 @@ impl NodeConfig {
         })?;
         let mut config = NodeConfig::new(name);
 
+        if let Some(min) = &file.store.min_free_mib {
+            config.store.min_free_mib = Some(*min.get_ref());
+        }
+        if let Some(floor) = &file.store.publish_floor_mib {
+            let watermark = config.store.min_free_mib.unwrap_or(256);
+            if *floor.get_ref() > watermark {
+                return Err(problem(
+                    floor.span(),
+                    format!(
+                        "[store] publish_floor_mib ({}) must not exceed min_free_mib ({watermark}): own publishes stop after others' records do",
+                        floor.get_ref()
+                    ),
+                ));
+            }
+            config.store.publish_floor_mib = Some(*floor.get_ref());
+        }
         let base = path.parent().unwrap_or(Path::new("."));
         config.api = api::api_config(file.api, file.taxii.public_clear.as_ref(), base, &problem)?;
 
@@ -280,6 +316,10 @@ mdns = {mdns}
 cache_capacity_mib = {cache}
 # Seconds between signed checkpoints of the log (made only when the log grew). Default: {DEFAULT_CHECKPOINT_INTERVAL_SECS}.
 checkpoint_interval_secs = {interval}
+# Free disk space to keep, in MiB: below min_free_mib the node takes no records from peers (they come
+# again by sync once space returns), below publish_floor_mib it publishes nothing either; reads go on.
+# Default: the larger of 1% of the file system and 256 MiB, and a quarter of that.
+{disk}
 
 [taxii]
 # Consumers: who may read which TLP bands (on /taxii2/, /v1 and the console) without the API token.
@@ -295,6 +335,14 @@ checkpoint_interval_secs = {interval}
             mdns = self.p2p.mdns,
             cache = self.store.cache_capacity_mib,
             interval = self.store.checkpoint_interval.as_secs(),
+            disk = match (self.store.min_free_mib, self.store.publish_floor_mib) {
+                (None, None) => "# min_free_mib = 256\n# publish_floor_mib = 64".to_owned(),
+                (min, floor) => format!(
+                    "min_free_mib = {}\n# Free MiB below which this node's own publishes stop too.\npublish_floor_mib = {}",
+                    min.unwrap_or(256),
+                    floor.unwrap_or(min.unwrap_or(256) / 4)
+                ),
+            },
             consumers = consumers::consumers_toml(self.taxii.consumers()),
         )
     }
@@ -344,6 +392,8 @@ struct P2pFile {
 struct StoreFile {
     cache_capacity_mib: Option<Spanned<u64>>,
     checkpoint_interval_secs: Option<Spanned<u64>>,
+    min_free_mib: Option<Spanned<u64>>,
+    publish_floor_mib: Option<Spanned<u64>>,
 }
 
 #[cfg(test)]

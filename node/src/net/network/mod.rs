@@ -50,7 +50,7 @@ use super::scheduler::Scheduler;
 use super::serving::ServeLimiter;
 use super::{NetConfig, NetError, blocklist, gossip};
 use crate::membership::{NetworkId, Roster, RosterCell};
-use crate::store::Store;
+use crate::store::{DiskState, Store};
 
 /// Peers with this many recent offences are no longer asked for records.
 const SYNC_TRUST_LIMIT: u32 = 3;
@@ -60,6 +60,8 @@ const FORGIVE_INTERVAL: Duration = Duration::from_secs(5 * 60);
 const TICK: Duration = Duration::from_secs(1);
 /// Most listen addresses kept (and given to Kademlia) per peer.
 const MAX_PEER_ADDRS: usize = 16;
+/// How often expired orphans are swept.
+const ORPHAN_SWEEP: Duration = Duration::from_secs(60);
 /// Most random extra delay added to a re-dial.
 const REDIAL_JITTER: Duration = Duration::from_secs(2);
 
@@ -82,6 +84,7 @@ enum JobKind {
     Compare,
     Roster,
     BlockList,
+    Sweep,
 }
 
 /// The next network event; never completes when networking is off.
@@ -123,6 +126,7 @@ pub(crate) struct Network {
     listen_addrs: Vec<Multiaddr>,
     next_sync_round: Instant,
     next_forgive: Instant,
+    next_orphan_sweep: Instant,
 }
 
 impl std::fmt::Debug for Network {
@@ -274,6 +278,7 @@ impl Network {
             dials: HashMap::new(),
             listen_addrs: Vec::new(),
             next_forgive: now + FORGIVE_INTERVAL,
+            next_orphan_sweep: now + ORPHAN_SWEEP,
         })
     }
 
@@ -333,8 +338,11 @@ impl Network {
             .map(|(peer, _)| *peer)
             .filter(|peer| self.trusted(peer, now))
             .collect();
+        // While the disk is low, records from others are refused: fetch none (heads still flow).
+        let fetch = self.store.disk_state() == DiskState::Ok;
         loop {
-            let Some((peer, want, permit)) = self.sync.next(now, |p| usable.contains(p)) else {
+            let Some((peer, want, permit)) = self.sync.next(now, fetch, |p| usable.contains(p))
+            else {
                 break;
             };
             let request = want.request(&self.own);
@@ -397,6 +405,11 @@ impl Network {
                 drop(permit);
             }
             JobDone::Compared { peer, gaps } => self.on_compared(peer, gaps),
+            JobDone::Swept { expired } => {
+                if let Err(e) = expired {
+                    error!(error = %e, "cannot sweep expired orphans");
+                }
+            }
             JobDone::RosterLoaded { result, reply } => self.on_roster_loaded(result, reply),
             JobDone::BlockListSaved { path, result } => {
                 self.block_list_saving = false;

@@ -6,10 +6,14 @@ use std::time::Instant;
 use libp2p::swarm::DialError as SwarmDialError;
 use libp2p::swarm::dial_opts::{DialOpts, PeerCondition};
 use libp2p::{Multiaddr, PeerId};
-use tracing::{debug, info, warn};
+use tracing::{debug, error, info, warn};
 
 use super::super::gossip;
-use super::{FORGIVE_INTERVAL, Network, REDIAL_JITTER, jitter, member_addrs};
+use super::super::jobs::JobDone;
+use super::{
+    FORGIVE_INTERVAL, JobKind, Network, ORPHAN_SWEEP, REDIAL_JITTER, jitter, member_addrs,
+};
+use crate::store::DiskState;
 
 impl Network {
     /// Counts an offence against `peer` (invalid sync data, an unbacked claim, a timeout) and lowers
@@ -98,6 +102,14 @@ impl Network {
                 self.ban(peer);
             }
         }
+        self.check_disk();
+        if now >= self.next_orphan_sweep {
+            self.next_orphan_sweep = now + ORPHAN_SWEEP;
+            let store = self.store.clone();
+            self.spawn(JobKind::Sweep, move || JobDone::Swept {
+                expired: store.expire_orphans(crate::store::now_us()),
+            });
+        }
         for peer in self.peers.bans_over(now) {
             info!(peer = %peer, "ban over: the peer may connect again");
             self.swarm.behaviour_mut().banned.unblock_peer(peer);
@@ -120,6 +132,40 @@ impl Network {
                     .gossipsub
                     .set_application_score(&peer, gossip::member_score(count));
             }
+        }
+    }
+
+    /// Reads the disk's state; logs a change, and on recovery asks every peer for its heads so that
+    /// what was refused meanwhile is fetched.
+    fn check_disk(&mut self) {
+        let (state, free, limits, before) = self.store.disk();
+        let Some(before) = before else {
+            return;
+        };
+        let watermark = limits.map_or(0, |l| l.watermark);
+        let floor = limits.map_or(0, |l| l.floor);
+        match state {
+            DiskState::Ok => {
+                info!(
+                    free,
+                    before = before.as_str(),
+                    "disk space is back above the watermark: taking records from peers again"
+                );
+                let peers: Vec<PeerId> = self.peers.iter().map(|(p, _)| *p).collect();
+                for peer in peers {
+                    self.sync.want_heads(peer);
+                }
+            }
+            DiskState::Low => warn!(
+                free,
+                watermark,
+                "disk space below the watermark: records from peers are refused (they come again by sync), own publishes go on; free space on the store's disk"
+            ),
+            DiskState::Full => error!(
+                free,
+                floor,
+                "disk space below the floor: nothing is written, own publishes are refused (507); free space on the store's disk"
+            ),
         }
     }
 

@@ -17,7 +17,7 @@ use super::super::own_feed::Verdict;
 use super::super::scheduler::PageVerdict;
 use super::{Network, now_ms};
 use crate::ingest::Outcome;
-use crate::store::Ingest;
+use crate::store::{Ingest, StoreError};
 
 impl Network {
     pub(super) fn on_gossip(&mut self, event: gossipsub::Event) {
@@ -95,6 +95,11 @@ impl Network {
             Batch::Gossip(meta) => {
                 let outcomes = match result {
                     Ingested::Done(outcomes) => outcomes,
+                    Ingested::Failed(StoreError::DiskLow { .. } | StoreError::DiskFull { .. }) => {
+                        // The disk state is logged when it changes (tick); peers deliver these
+                        // again by sync once space returns.
+                        Vec::new()
+                    }
                     Ingested::Failed(e) => {
                         error!(error = %e, "the store refused gossip records: they are ignored (sync fetches them once the store works)");
                         Vec::new()
@@ -157,7 +162,12 @@ impl Network {
                 return;
             }
             Ingested::Failed(e) => {
-                error!(error = %e, "the store refused synced records");
+                if !matches!(e, StoreError::DiskLow { .. } | StoreError::DiskFull { .. }) {
+                    error!(error = %e, "the store refused synced records");
+                }
+                if proof {
+                    self.own_feed.proof(peer, None);
+                }
                 self.sync.page_done(peer, author, from_seq, 0, true);
                 return;
             }
