@@ -123,7 +123,7 @@ pub fn import_export(
     while let Some(item) = reader.next_item()? {
         if let ExportItem::Entry(bytes) = item {
             frontier.push(leaf_hash(&bytes));
-            if frontier.size() % BATCH as u64 == 0 {
+            if frontier.size().is_multiple_of(BATCH as u64) {
                 batch_roots.push(frontier.root());
             }
         }
