@@ -19,6 +19,8 @@
 //! - [`error`]: what can go wrong, with the node logs' tails where they explain it.
 //! - [`content`]: realistic record bodies (incidents, indicators, advisories, updates, revokes).
 //! - [`demo`]: the guided, checked tour of a five-node federation (`certnet-testnet demo`).
+//! - [`hostile`]: a hostile federation member — a bare libp2p peer with a roster key — and the
+//!   floods, forged heads and memory-exhausting sync answers it sends.
 //! - [`bench`]: the benchmark scenarios (`certnet-testnet bench`), their reports, JSON and SVG plots.
 //!
 //! Everything binds 127.0.0.1; mDNS stays off.
@@ -29,6 +31,7 @@ pub mod content;
 pub mod demo;
 pub mod error;
 pub mod federation;
+pub mod hostile;
 pub mod locate;
 pub mod ports;
 pub mod process;

@@ -7,7 +7,7 @@
 mod bench;
 mod federation;
 mod hostile;
-mod hostile_peer;
+mod hostile_member;
 mod util;
 
 use std::collections::BTreeSet;

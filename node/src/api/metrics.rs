@@ -23,6 +23,8 @@ pub(super) async fn get_metrics(
                 store.orphan_count(),
                 store.frozen().len() as u64,
             );
+            let (disk, free, _) = store.disk();
+            services.metrics().observe_disk(free, disk as u8);
             services.metrics().encode()
         })
         .await?

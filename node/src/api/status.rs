@@ -42,7 +42,7 @@ pub(super) async fn get_status(
         })
         .await??;
     let (log_size, root, checkpoint_size, heads, orphans, forks, store_bytes, disk) = store_status;
-    let (state, free_bytes, limits, _) = disk;
+    let (state, free_bytes, limits) = disk;
     let identity = status.identity;
     Ok(Json(StatusResponse {
         name: identity.name.to_string(),

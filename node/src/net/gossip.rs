@@ -163,7 +163,11 @@ mod tests {
         score_thresholds().validate().unwrap();
         assert!(member_score(0) > 0.0);
         assert!(member_score(1) < score_thresholds().gossip_threshold);
-        assert!(member_score(3) < score_thresholds().graylist_threshold);
+        // The ban at BAN_OFFENCES and the graylist agree: the offence that bans is the one that
+        // graylists, and not one before.
+        let ban = crate::net::limits::BAN_OFFENCES;
+        assert!(member_score(ban) < score_thresholds().graylist_threshold);
+        assert!(member_score(ban - 1) > score_thresholds().graylist_threshold);
     }
 
     #[test]

@@ -60,8 +60,11 @@ pub(crate) const FETCH_BACKOFF_MAX: Duration = Duration::from_secs(5 * 60);
 /// How long a claim about this node's own feed may stay unproven before it counts as unbacked.
 pub(crate) const PROOF_DEADLINE: Duration = Duration::from_secs(10);
 
-/// Recent offences that get a peer disconnected and refused for a while.
-pub(crate) const BAN_OFFENCES: u32 = 5;
+/// Recent offences that get a peer disconnected and refused for a while: three strikes. At three,
+/// the offences have also taken the peer's gossip score below the graylist threshold
+/// (`gossip::member_score`), so gossip ignores it anyway; the ban makes that explicit and frees its
+/// connection.
+pub(crate) const BAN_OFFENCES: u32 = 3;
 /// First ban; each later one doubles.
 pub(crate) const BAN_BASE: Duration = Duration::from_secs(60);
 /// Longest ban.

@@ -161,13 +161,22 @@ impl PeerTable {
         self.offences.get(peer).copied().unwrap_or(0)
     }
 
-    /// Forgives one offence of every peer; returns the peers whose count changed.
+    /// Forgives one offence of every peer, and one earlier ban of every peer that is neither banned
+    /// nor offending now (so an honest peer banned once over a bad link is not banned for ever
+    /// longer); returns the peers whose offence count changed.
     pub(crate) fn forgive(&mut self) -> Vec<(PeerId, u32)> {
         let mut changed = Vec::new();
         self.offences.retain(|peer, n| {
             *n -= 1;
             changed.push((*peer, *n));
             *n > 0
+        });
+        let offences = &self.offences;
+        self.bans.retain(|peer, ban| {
+            if ban.until.is_none() && !offences.contains_key(peer) {
+                ban.count = ban.count.saturating_sub(1);
+            }
+            ban.until.is_some() || ban.count > 0
         });
         changed
     }
@@ -259,5 +268,26 @@ mod tests {
         assert_eq!(t.forgive(), vec![(peer, 0)]);
         assert_eq!(t.offences(&peer), 0);
         assert!(t.forgive().is_empty());
+    }
+
+    #[test]
+    fn a_clean_record_forgives_earlier_bans_too() {
+        let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
+        let mut t = PeerTable::default();
+        let now = Instant::now();
+        for _ in 0..BAN_OFFENCES {
+            t.offend(peer, now);
+        }
+        assert!(t.is_banned(&peer, now));
+        t.forgive();
+        assert!(t.is_banned(&peer, now), "a ban runs its course");
+        assert_eq!(t.bans_over(now + BAN_BASE), vec![peer]);
+        // Clean since: the next ban is the first again, not a doubled one.
+        t.forgive();
+        let later = now + BAN_BASE;
+        for _ in 1..BAN_OFFENCES {
+            t.offend(peer, later);
+        }
+        assert_eq!(t.offend(peer, later).1, Some(BAN_BASE));
     }
 }

@@ -92,6 +92,17 @@ pub(crate) struct Done {
     pub(crate) permit: Permit<PeerId>,
 }
 
+/// How a request failed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Failure {
+    /// No answer in time.
+    Timeout,
+    /// An answer that broke the protocol (undecodable, over a limit).
+    Invalid,
+    /// The connection went, or the peer refused.
+    Other,
+}
+
 /// What a fetched page showed about its peer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum PageVerdict {
@@ -308,16 +319,23 @@ impl Scheduler {
         Some(done)
     }
 
-    /// Request `id` failed; `timed_out` backs its peer off. Its slot is freed.
+    /// Request `id` failed. Its slot is freed; a timeout backs its peer off; an answer that broke
+    /// the protocol also ends the peer's candidacy for that author (the offence covers the claim).
     pub(crate) fn failed(
         &mut self,
         id: &OutboundRequestId,
-        timed_out: bool,
+        failure: Failure,
         now: Instant,
     ) -> Option<(PeerId, Want)> {
         let done = self.in_flight.remove(id)?;
         self.release(done.peer, &done.want);
-        if timed_out {
+        if failure == Failure::Invalid
+            && let Want::Range { author, .. } = &done.want
+            && let Some(f) = self.fetches.get_mut(author)
+        {
+            f.candidates.remove(&done.peer);
+        }
+        if failure == Failure::Timeout {
             let b = self.backoff.entry(done.peer).or_insert(Backoff {
                 until: now,
                 step: FETCH_BACKOFF / 2,
@@ -328,14 +346,17 @@ impl Scheduler {
         Some((done.peer, done.want))
     }
 
-    /// A fetched page of `author` from `peer` was ingested: it held `served` records from
-    /// `from_seq`; `stop` ends this peer's part (the page broke a rule, or the store refused it).
+    /// A fetched page of `author` from `peer`, asked from `from_seq`, was ingested, after which
+    /// this node holds the author's feed up to `held` (the store's head: records the page held but
+    /// that were rejected do not count). `stop` ends this peer's part (the page broke a rule, which
+    /// is its own offence, or the store refused it); otherwise a page that brought nothing before
+    /// the peer's claimed head is an unbacked claim.
     pub(crate) fn page_done(
         &mut self,
         peer: PeerId,
         author: AuthorKey,
         from_seq: u64,
-        served: u64,
+        held: u64,
         stop: bool,
     ) -> PageVerdict {
         self.backoff.remove(&peer);
@@ -346,11 +367,9 @@ impl Scheduler {
             fetch.active = None;
         }
         fetch.last = Some(peer);
-        if served > 0 {
-            fetch.have = fetch.have.max(from_seq + served - 1);
-        }
+        fetch.have = fetch.have.max(held);
         let claimed = fetch.candidates.get(&peer).copied().unwrap_or(0);
-        let verdict = if served == 0 && claimed >= from_seq {
+        let verdict = if !stop && held < from_seq && claimed >= from_seq {
             PageVerdict::Unbacked {
                 claimed,
                 served_to: from_seq.saturating_sub(1),
@@ -499,6 +518,32 @@ mod tests {
         assert!(
             s.next(t, true, all).is_none(),
             "caught up: nothing more to fetch"
+        );
+    }
+
+    #[test]
+    fn a_page_of_rejected_records_moves_nothing_and_the_next_candidate_serves() {
+        let t = Instant::now();
+        let mut s = Scheduler::default();
+        s.claim(peer(1), author(9), 11, 0);
+        s.claim(peer(2), author(9), 10, 0);
+        let (p, _, permit) = s.next(t, true, all).unwrap();
+        assert_eq!(p, peer(1));
+        drop(permit);
+        // Ten records came back and were all rejected: the store still holds nothing; the bad
+        // page is its own offence, not also an unbacked claim.
+        assert_eq!(s.page_done(peer(1), author(9), 1, 0, true), PageVerdict::Ok);
+        let (p, want, _permit) = s.next(t, true, all).unwrap();
+        assert_eq!(
+            (p, want),
+            (
+                peer(2),
+                Want::Range {
+                    author: author(9),
+                    from_seq: 1,
+                    target: 10
+                }
+            )
         );
     }
 

@@ -70,6 +70,9 @@ pub(super) struct Disk {
     path: PathBuf,
     limits: Option<DiskLimits>,
     state: AtomicU8,
+    /// The state last handed to [`Disk::transition`] (the network loop, which logs changes and
+    /// acts on recovery); reads for writes, status and metrics never consume a change.
+    reported: AtomicU8,
     free: AtomicU64,
     checked: Mutex<Option<Instant>>,
 }
@@ -97,6 +100,7 @@ impl Disk {
             path,
             limits,
             state: AtomicU8::new(0),
+            reported: AtomicU8::new(0),
             free: AtomicU64::new(u64::MAX),
             checked: Mutex::new(None),
         }
@@ -107,22 +111,22 @@ impl Disk {
         self.limits
     }
 
-    /// The state now, asking the file system if the last answer is older than a second (or
-    /// `force`). Returns the state, the free bytes, and the state before if it changed.
-    pub(super) fn check(&self, force: bool) -> (DiskState, u64, Option<DiskState>) {
+    /// The state now and the free bytes, asking the file system if the last answer is older than
+    /// a second (or `force`).
+    pub(super) fn check(&self, force: bool) -> (DiskState, u64) {
         let Some(limits) = self.limits else {
-            return (DiskState::Ok, u64::MAX, None);
+            return (DiskState::Ok, u64::MAX);
         };
         {
             let mut checked = self.checked.lock().unwrap_or_else(|e| e.into_inner());
             let fresh = checked.is_some_and(|at| at.elapsed() < CHECK_EVERY);
             if fresh && !force {
-                return (self.state(), self.free.load(Ordering::SeqCst), None);
+                return (self.state(), self.free.load(Ordering::SeqCst));
             }
             *checked = Some(Instant::now());
         }
         let Ok((free, _)) = statvfs(&self.path) else {
-            return (self.state(), self.free.load(Ordering::SeqCst), None);
+            return (self.state(), self.free.load(Ordering::SeqCst));
         };
         let state = if free < limits.floor {
             DiskState::Full
@@ -132,8 +136,16 @@ impl Disk {
             DiskState::Ok
         };
         self.free.store(free, Ordering::SeqCst);
-        let before = DiskState::from_u8(self.state.swap(state as u8, Ordering::SeqCst));
-        (state, free, (before != state).then_some(before))
+        self.state.store(state as u8, Ordering::SeqCst);
+        (state, free)
+    }
+
+    /// The state before, if the state changed since the last call (for one consumer: the network
+    /// loop).
+    pub(super) fn transition(&self) -> Option<DiskState> {
+        let now = self.state.load(Ordering::SeqCst);
+        let before = self.reported.swap(now, Ordering::SeqCst);
+        (before != now).then(|| DiskState::from_u8(before))
     }
 
     /// The last state seen.
@@ -167,6 +179,7 @@ mod tests {
             }),
         );
         assert_eq!(roomy.check(true).0, DiskState::Ok);
+        assert_eq!(roomy.transition(), None);
         let tight = Disk::new(
             dir.path().to_owned(),
             Some(DiskLimits {
@@ -174,8 +187,12 @@ mod tests {
                 floor: 0,
             }),
         );
-        let (state, seen, before) = tight.check(true);
-        assert_eq!((state, before), (DiskState::Low, Some(DiskState::Ok)));
+        let (state, seen) = tight.check(true);
+        assert_eq!(state, DiskState::Low);
+        // Other readers do not consume the change; the one consumer sees it once.
+        assert_eq!(tight.check(false).0, DiskState::Low);
+        assert_eq!(tight.transition(), Some(DiskState::Ok));
+        assert_eq!(tight.transition(), None);
         assert!(seen > 0 && seen <= free.saturating_mul(2));
         let full = Disk::new(
             dir.path().to_owned(),
@@ -185,6 +202,8 @@ mod tests {
             }),
         );
         assert_eq!(full.check(true).0, DiskState::Full);
-        assert_eq!(full.check(false).2, None, "no change, no transition");
+        assert_eq!(full.transition(), Some(DiskState::Ok));
+        assert_eq!(full.check(false).0, DiskState::Full);
+        assert_eq!(full.transition(), None, "no change, no transition");
     }
 }

@@ -382,7 +382,7 @@ impl Store {
 
     /// `Ok` if the disk has room for records from others (above the watermark).
     fn check_room_for_others(&self) -> Result<(), StoreError> {
-        let (state, free, _) = self.disk.check(false);
+        let (state, free) = self.disk.check(false);
         match (state, self.disk.limits()) {
             (DiskState::Ok, _) | (_, None) => Ok(()),
             (_, Some(limits)) => Err(StoreError::DiskLow {
@@ -394,7 +394,7 @@ impl Store {
 
     /// `Ok` if the disk has room for any write (above the floor).
     fn check_room(&self) -> Result<(), StoreError> {
-        let (state, free, _) = self.disk.check(false);
+        let (state, free) = self.disk.check(false);
         match (state, self.disk.limits()) {
             (DiskState::Full, Some(limits)) => Err(StoreError::DiskFull {
                 free,
@@ -409,11 +409,18 @@ impl Store {
         self.disk.check(false).0
     }
 
-    /// The disk's state, free bytes and limits, asking the file system now; the state before, if
-    /// this check changed it.
-    pub fn disk(&self) -> (DiskState, u64, Option<DiskLimits>, Option<DiskState>) {
-        let (state, free, before) = self.disk.check(true);
-        (state, free, self.disk.limits(), before)
+    /// The disk's state, free bytes and limits (asking the file system at most once a second).
+    pub fn disk(&self) -> (DiskState, u64, Option<DiskLimits>) {
+        let (state, free) = self.disk.check(false);
+        (state, free, self.disk.limits())
+    }
+
+    /// Asks the file system now; the disk's state, free bytes and limits, and the state before if
+    /// it changed since the last call. For one caller only (the network loop, which logs changes
+    /// and acts on recovery).
+    pub fn disk_transition(&self) -> (DiskState, u64, Option<DiskLimits>, Option<DiskState>) {
+        let (state, free) = self.disk.check(true);
+        (state, free, self.disk.limits(), self.disk.transition())
     }
 
     fn check_writable(&self) -> Result<(), StoreError> {

@@ -138,7 +138,7 @@ impl Network {
     /// Reads the disk's state; logs a change, and on recovery asks every peer for its heads so that
     /// what was refused meanwhile is fetched.
     fn check_disk(&mut self) {
-        let (state, free, limits, before) = self.store.disk();
+        let (state, free, limits, before) = self.store.disk_transition();
         let Some(before) = before else {
             return;
         };

@@ -205,7 +205,8 @@ impl Network {
             self.on_proof(peer, proven_seq.filter(|_| count == 1));
             return;
         }
-        match self.sync.page_done(peer, author, from_seq, count, stop) {
+        let held = self.store.head(&author).map_or(0, |(seq, _)| seq);
+        match self.sync.page_done(peer, author, from_seq, held, stop) {
             PageVerdict::Ok => {}
             PageVerdict::Unbacked { claimed, served_to } => self.offend(
                 peer,

@@ -11,7 +11,7 @@ use tracing::{debug, error};
 
 use super::super::jobs::{self, Gap, SyncPage};
 use super::super::metrics::{MemberLabels, SyncLabels, Via, ViaLabels};
-use super::super::scheduler::Want;
+use super::super::scheduler::{Failure, Want};
 use super::super::serving::Admission;
 use super::{JobKind, Network};
 use crate::store::StoreError;
@@ -34,32 +34,36 @@ impl Network {
                 error,
                 ..
             } => {
-                let timed_out = matches!(error, OutboundFailure::Timeout);
-                let Some((_, want)) = self.sync.failed(&request_id, timed_out, Instant::now())
-                else {
+                let failure = match &error {
+                    OutboundFailure::Timeout => Failure::Timeout,
+                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
+                        Failure::Invalid
+                    }
+                    _ => Failure::Other,
+                };
+                let Some((_, want)) = self.sync.failed(&request_id, failure, Instant::now()) else {
                     return;
                 };
                 if let Want::Proof { .. } = want {
                     self.own_feed.proof(peer, None);
                 }
-                let result = match &error {
-                    OutboundFailure::Timeout => "timeout",
-                    OutboundFailure::Io(e) if e.kind() == std::io::ErrorKind::InvalidData => {
-                        "invalid"
+                match failure {
+                    Failure::Invalid => {
+                        self.metrics.sync_request(want.kind(), "invalid");
+                        self.offend(peer, "protocol", &error.to_string());
                     }
-                    _ => "failed",
-                };
-                self.metrics.sync_request(want.kind(), result);
-                match result {
-                    "invalid" => self.offend(peer, "protocol", &error.to_string()),
                     // A peer that does not answer holds a slot for the whole timeout: an offence,
                     // and it is backed off while another candidate serves.
-                    "timeout" => self.offend(
-                        peer,
-                        "timeout",
-                        &format!("did not answer a {} request in time", want.kind()),
-                    ),
-                    _ => {
+                    Failure::Timeout => {
+                        self.metrics.sync_request(want.kind(), "timeout");
+                        self.offend(
+                            peer,
+                            "timeout",
+                            &format!("did not answer a {} request in time", want.kind()),
+                        );
+                    }
+                    Failure::Other => {
+                        self.metrics.sync_request(want.kind(), "failed");
                         debug!(peer = %peer, kind = want.kind(), error = %error, "sync request failed");
                     }
                 }

@@ -1,6 +1,6 @@
-//! A hostile roster member for the end-to-end tests: a bare libp2p peer (TCP, Noise, Yamux) that
-//! speaks certnet's gossip topic and sync protocol from PROTOCOL.md §13–14 — written here from the
-//! spec, not from the node's code — and sends whatever bytes a test scripts.
+//! A hostile roster member: a bare libp2p peer (TCP, Noise, Yamux) that speaks certnet's gossip topic
+//! and sync protocol from PROTOCOL.md §13–14 — written here from the spec, not from the node's code —
+//! and sends whatever bytes a test or a benchmark scripts.
 //!
 //! - Gossip: anonymous messages, message id = SHA-256 of the data, as every node; its own transmit
 //!   limit is 1 MiB so it can send messages above the nodes' 256 KiB.
@@ -8,7 +8,8 @@
 //!   with the next scripted [`Reply`] — a normally framed body, or raw bytes on the stream (a lying
 //!   length prefix, say). Unscripted requests get honest empty answers.
 //!
-//! The swarm runs on its own thread and runtime; tests drive it with blocking calls.
+//! The swarm runs on its own thread and runtime; callers drive it with blocking calls. A flood
+//! ([`HostilePeer::flood`]) publishes from inside the loop, as fast as gossip takes messages.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
@@ -27,7 +28,7 @@ use tokio::sync::{mpsc, oneshot};
 
 /// What the hostile peer writes on a sync stream in answer to one request.
 #[derive(Debug, Clone)]
-pub(crate) enum Reply {
+pub enum Reply {
     /// A frame: 4-byte big-endian length, then these bytes (which need not be a valid message).
     Framed(Vec<u8>),
     /// These bytes exactly, with no framing added.
@@ -37,11 +38,11 @@ pub(crate) enum Reply {
 /// How the peer answers one requester: the heads it claims, and the replies to its next `Range`
 /// requests, in order.
 #[derive(Debug, Clone, Default)]
-pub(crate) struct Script {
+pub struct Script {
     /// Claimed in every `Heads` answer.
-    pub(crate) heads: Vec<Head>,
+    pub heads: Vec<Head>,
     /// One per `Range` request; once empty, ranges get an empty `Records`.
-    pub(crate) ranges: VecDeque<Reply>,
+    pub ranges: VecDeque<Reply>,
 }
 
 /// The raw sync codec: requests are decoded (to know what was asked), replies written as scripted.
@@ -133,7 +134,18 @@ struct Behaviour {
     sync: request_response::Behaviour<RawSyncCodec>,
 }
 
-/// Commands from the test thread to the swarm's loop.
+/// Why the hostile peer could not do what it was asked.
+#[derive(Debug, thiserror::Error)]
+pub enum HostileError {
+    /// The swarm could not be built.
+    #[error("cannot start the hostile peer: {0}")]
+    Setup(String),
+    /// Its loop has stopped.
+    #[error("the hostile peer's loop stopped")]
+    Stopped,
+}
+
+/// Commands from the caller's thread to the swarm's loop.
 enum Command {
     Dial {
         peer: PeerId,
@@ -147,6 +159,10 @@ enum Command {
     Publish {
         data: Vec<u8>,
         reply: oneshot::Sender<Result<(), String>>,
+    },
+    Flood {
+        messages: Vec<Vec<u8>>,
+        reply: oneshot::Sender<usize>,
     },
     Script {
         peer: PeerId,
@@ -167,7 +183,7 @@ enum Command {
 }
 
 /// The running hostile peer. Dropping it stops the swarm.
-pub(crate) struct HostilePeer {
+pub struct HostilePeer {
     peer_id: PeerId,
     commands: Option<mpsc::UnboundedSender<Command>>,
     thread: Option<JoinHandle<()>>,
@@ -175,84 +191,98 @@ pub(crate) struct HostilePeer {
 
 impl HostilePeer {
     /// Starts the peer with `keypair` on network `net` (it listens nowhere: it only dials).
-    pub(crate) fn start(net: &str, keypair: Keypair) -> Self {
+    pub fn start(net: &str, keypair: Keypair) -> Result<Self, HostileError> {
+        let setup =
+            |what: &str, e: &dyn std::fmt::Display| HostileError::Setup(format!("{what}: {e}"));
         let peer_id = keypair.public().to_peer_id();
         let topic = IdentTopic::new(format!("/certnet/{net}/records/1"));
         let protocol = StreamProtocol::try_from_owned(format!("/certnet/{net}/sync/1"))
-            .unwrap_or_else(|e| panic!("sync protocol id: {e}"));
-        let mut swarm = build_swarm(keypair, protocol);
+            .map_err(|e| setup("sync protocol id", &e))?;
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(|e| setup("runtime", &e))?;
+        let mut swarm = {
+            let _entered = runtime.enter();
+            build_swarm(keypair, protocol)?
+        };
         swarm
             .behaviour_mut()
             .gossipsub
             .subscribe(&topic)
-            .unwrap_or_else(|e| panic!("subscribe: {e}"));
+            .map_err(|e| setup("subscribe", &e))?;
         let (commands, rx) = mpsc::unbounded_channel();
         let thread = std::thread::spawn(move || {
-            let runtime = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap_or_else(|e| panic!("hostile peer runtime: {e}"));
             runtime.block_on(run(swarm, topic, rx));
         });
-        Self {
+        Ok(Self {
             peer_id,
             commands: Some(commands),
             thread: Some(thread),
-        }
+        })
     }
 
     /// Its PeerId.
-    pub(crate) fn peer_id(&self) -> PeerId {
+    pub fn peer_id(&self) -> PeerId {
         self.peer_id
     }
 
-    fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> T {
+    fn call<T>(&self, make: impl FnOnce(oneshot::Sender<T>) -> Command) -> Result<T, HostileError> {
         let (tx, rx) = oneshot::channel();
-        self.send(make(tx));
-        rx.blocking_recv()
-            .unwrap_or_else(|_| panic!("the hostile peer's loop stopped"))
+        self.send(make(tx))?;
+        rx.blocking_recv().map_err(|_| HostileError::Stopped)
     }
 
-    fn send(&self, command: Command) {
+    fn send(&self, command: Command) -> Result<(), HostileError> {
         let sent = self
             .commands
             .as_ref()
             .is_some_and(|c| c.send(command).is_ok());
-        assert!(sent, "the hostile peer's loop stopped");
+        if sent {
+            Ok(())
+        } else {
+            Err(HostileError::Stopped)
+        }
     }
 
     /// Dials `peer` at `addr` and waits until the connection is established (or fails).
-    pub(crate) fn dial(&self, peer: PeerId, addr: Multiaddr) -> Result<(), String> {
+    pub fn dial(&self, peer: PeerId, addr: Multiaddr) -> Result<Result<(), String>, HostileError> {
         self.call(|reply| Command::Dial { peer, addr, reply })
     }
 
     /// Closes every connection to `peer` and waits until they are closed.
-    pub(crate) fn disconnect(&self, peer: PeerId) {
-        self.call(|reply| Command::Disconnect { peer, reply });
+    pub fn disconnect(&self, peer: PeerId) -> Result<(), HostileError> {
+        self.call(|reply| Command::Disconnect { peer, reply })
     }
 
     /// Publishes `data` on the records topic.
-    pub(crate) fn publish(&self, data: Vec<u8>) -> Result<(), String> {
+    pub fn publish(&self, data: Vec<u8>) -> Result<Result<(), String>, HostileError> {
         self.call(|reply| Command::Publish { data, reply })
     }
 
+    /// Publishes every message of `messages` from inside the peer's loop, as fast as gossip takes
+    /// them: how many it took (the others were refused, say for want of peers).
+    pub fn flood(&self, messages: Vec<Vec<u8>>) -> Result<usize, HostileError> {
+        self.call(|reply| Command::Flood { messages, reply })
+    }
+
     /// Replaces how `peer`'s sync requests are answered.
-    pub(crate) fn script(&self, peer: PeerId, script: Script) {
-        self.send(Command::Script { peer, script });
+    pub fn script(&self, peer: PeerId, script: Script) -> Result<(), HostileError> {
+        self.send(Command::Script { peer, script })
     }
 
     /// Whether `peer` is subscribed to the records topic, as this peer knows.
-    pub(crate) fn sees_subscribed(&self, peer: PeerId) -> bool {
+    pub fn sees_subscribed(&self, peer: PeerId) -> Result<bool, HostileError> {
         self.call(|reply| Command::Subscribed { peer, reply })
     }
 
     /// Whether a connection to `peer` is established.
-    pub(crate) fn is_connected(&self, peer: PeerId) -> bool {
+    pub fn is_connected(&self, peer: PeerId) -> Result<bool, HostileError> {
         self.call(|reply| Command::Connected { peer, reply })
     }
 
     /// How many scripted `Range` replies `peer` has been sent.
-    pub(crate) fn ranges_served(&self, peer: PeerId) -> usize {
+    pub fn ranges_served(&self, peer: PeerId) -> Result<usize, HostileError> {
         self.call(|reply| Command::RangesServed { peer, reply })
     }
 }
@@ -267,36 +297,42 @@ impl Drop for HostilePeer {
     }
 }
 
-fn build_swarm(keypair: Keypair, protocol: StreamProtocol) -> Swarm<Behaviour> {
+fn build_swarm(
+    keypair: Keypair,
+    protocol: StreamProtocol,
+) -> Result<Swarm<Behaviour>, HostileError> {
+    let setup = |what: &str, e: &dyn std::fmt::Display| HostileError::Setup(format!("{what}: {e}"));
     let gossip_config = gossipsub::ConfigBuilder::default()
         .validation_mode(ValidationMode::Anonymous)
         .message_id_fn(|m: &gossipsub::Message| MessageId::new(&Sha256::digest(&m.data)))
         .max_transmit_size(1 << 20)
+        // A flood must not wait on its own peers' queues.
+        .connection_handler_queue_len(65_536)
         .build()
-        .unwrap_or_else(|e| panic!("gossipsub config: {e}"));
+        .map_err(|e| setup("gossipsub config", &e))?;
     let gossipsub = gossipsub::Behaviour::new(MessageAuthenticity::Anonymous, gossip_config)
-        .unwrap_or_else(|e| panic!("gossipsub: {e}"));
+        .map_err(|e| setup("gossipsub", &e))?;
     let sync = request_response::Behaviour::with_codec(
         RawSyncCodec,
         [(protocol, ProtocolSupport::Full)],
         request_response::Config::default(),
     );
-    SwarmBuilder::with_existing_identity(keypair)
+    Ok(SwarmBuilder::with_existing_identity(keypair)
         .with_tokio()
         .with_tcp(
             tcp::Config::default().nodelay(true),
             noise::Config::new,
             yamux::Config::default,
         )
-        .unwrap_or_else(|e| panic!("tcp transport: {e}"))
+        .map_err(|e| setup("tcp transport", &e))?
         .with_behaviour(|_| Behaviour {
             ping: ping::Behaviour::new(ping::Config::new()),
             gossipsub,
             sync,
         })
-        .unwrap_or_else(|e| panic!("behaviour: {e}"))
+        .map_err(|e| setup("behaviour", &e))?
         .with_swarm_config(|c| c.with_idle_connection_timeout(Duration::from_secs(3600)))
-        .build()
+        .build())
 }
 
 /// The swarm's loop: commands from the test, events from the network.
@@ -338,6 +374,14 @@ async fn run(
                             .map(drop)
                             .map_err(|e| e.to_string());
                         let _ = reply.send(result);
+                    }
+                    Command::Flood { messages, reply } => {
+                        let gossip = &mut swarm.behaviour_mut().gossipsub;
+                        let taken = messages
+                            .into_iter()
+                            .filter(|m| gossip.publish(topic.clone(), m.clone()).is_ok())
+                            .count();
+                        let _ = reply.send(taken);
                     }
                     Command::Script { peer, script } => {
                         scripts.insert(peer, script);
