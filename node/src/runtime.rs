@@ -62,9 +62,6 @@ async fn reload_on_sighup(handle: NodeHandle) {
 /// How long open API requests may take to finish after a stop is requested.
 pub const API_GRACE: Duration = Duration::from_secs(10);
 
-/// Most records the store keeps while waiting for their predecessors.
-pub const MAX_ORPHANS: u64 = 10_000;
-
 /// Why a running node stopped with an error.
 #[derive(Debug, thiserror::Error)]
 pub enum RunError {
@@ -148,7 +145,7 @@ pub fn store_config(node: &LoadedNode) -> StoreConfig {
         path: store_path(node.data_dir()),
         cache_capacity: node.config().store().cache_capacity_bytes(),
         net: node.roster().network().as_str().to_owned(),
-        max_orphans: MAX_ORPHANS,
+        max_orphans: node.config().store().max_orphans(),
         disk: node.config().store().disk_limits(),
     }
 }

@@ -1,5 +1,6 @@
 //! `certnet-testnet demo` and `bench` on real processes, small: the demo runs through every checked
-//! step; a 3-node gossip bench and a 200-record verify bench produce their table, JSON and SVG.
+//! step; a 3-node gossip bench and a 200-record verify bench produce their table, JSON and SVG; a
+//! 2-node `certnet-testnet hostile` run reports every phase.
 //! Figures are never asserted (timings belong in BENCHMARKS.md), only that they exist and that
 //! nothing was lost.
 
@@ -121,4 +122,59 @@ fn tiny_verify_bench_audits_a_real_export() {
     assert!(figure(&report, "raw_verify_rate") > 0.0);
     assert!(figure(&report, "verify_rate") > 0.0);
     assert_eq!(report["targets"].as_array().unwrap().len(), 1);
+}
+
+#[test]
+fn tiny_hostile_run_reports_every_phase_and_the_nodes_reaction() {
+    let _one = one_at_a_time();
+    let dir = TestDir::new();
+    let json = dir.testnet_dir().with_extension("json");
+    let json_arg = json.display().to_string();
+    let work_arg = dir.testnet_dir().join("work").display().to_string();
+    let out = dir
+        .testnet(&[
+            "hostile",
+            "--nodes",
+            "2",
+            "--rate",
+            "10",
+            "--duration",
+            "3",
+            "--attack",
+            "forged-heads,garbage",
+            "--json",
+            &json_arg,
+            "--work-dir",
+            &work_arg,
+        ])
+        .success();
+    for row in [
+        "certnet-testnet bench hostile",
+        "quiet: honest publish → every node, p99",
+        "forged-heads: publish answered, p99",
+        "garbage: records rejected as invalid (all nodes)",
+        "targets:",
+    ] {
+        assert!(out.stdout.contains(row), "{row:?} missing:\n{}", out.stdout);
+    }
+    let report: Value = ok(serde_json::from_str(&ok(std::fs::read_to_string(&json))));
+    assert_eq!(report["scenario"], "hostile");
+    assert_eq!(report["parameters"]["attacks"], "forged-heads,garbage");
+    // Every honest record reached the other node in every phase; nobody waited on a forged head.
+    for phase in ["quiet", "forged_heads", "garbage"] {
+        assert_eq!(
+            figure(&report, &format!("{phase}_delivery_pct")),
+            100.0,
+            "{phase}"
+        );
+    }
+    assert!(figure(&report, "forged_heads_offences") >= 1.0);
+    assert!(figure(&report, "garbage_attacker_sent") > 0.0);
+    let forged = report["targets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["what"] == "publishes while a member forges heads")
+        .unwrap();
+    assert_eq!(forged["met"], true, "{forged}");
 }

@@ -4,20 +4,30 @@
 //!   `MAX_RECORD`: a larger message is refused at once, as invalid).
 //! - Gossip waits in lanes, one per (peer, claimed author): a lane holds at most
 //!   [`MAX_LANE_BYTES`], all lanes [`MAX_INTAKE_BYTES`]. A batch takes messages round-robin over
-//!   peers and, within a peer, over authors, so one member's flood — of its own records, or of
-//!   garbage — delays others' records by at most its share.
-//! - Gossip batches and sync pages alternate when both wait, so a flood never postpones catch-up.
+//!   peers and, within a peer, over authors, at most [`MAX_LANE_BATCH`] from one lane, so one
+//!   member's flood — of its own records, or of garbage — delays others' records by at most its
+//!   share, and the batch in progress, which every new message waits for, stays short.
+//! - Gossip of one author from one peer beyond [`GOSSIP_FEED_BUDGET`] is refused unqueued:
+//!   ignored, so not relayed; sync fetches those records at this node's pace. The budget is per
+//!   (peer, claimed author), checked before verification: records forged in another author's name
+//!   spend only the forger's own budget for that author.
+//! - Gossip batches and sync pages alternate when both wait, so a flood never postpones catch-up;
+//!   a page is taken in parts of at most [`MAX_LANE_BATCH`] records (the rest waits at the front,
+//!   with the page's sync slot), so gossip never waits behind a whole page either.
 //!
 //! Pure state: no I/O; the event loop reports the validation results of what it refuses.
 
 use std::collections::{HashMap, VecDeque};
+use std::time::Instant;
 
 use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::record::MAX_RECORD;
 use libp2p::PeerId;
 
 use super::jobs::{GossipItem, SyncPage};
-use super::limits::{MAX_GOSSIP_BATCH, MAX_INTAKE_BYTES, MAX_LANE_BYTES};
+use super::limits::{
+    Bucket, GOSSIP_FEED_BUDGET, MAX_GOSSIP_BATCH, MAX_INTAKE_BYTES, MAX_LANE_BATCH, MAX_LANE_BYTES,
+};
 
 /// Why a gossip message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -26,7 +36,13 @@ pub(crate) enum Refused {
     TooLarge,
     /// Its lane or the intake is full: ignored (sync delivers it later), no penalty.
     Full,
+    /// Its author's gossip budget is spent: ignored (sync delivers it later), no penalty.
+    OverBudget,
 }
+
+/// Most authors whose gossip budgets are tracked; beyond it, full buckets (the same as new ones)
+/// are forgotten.
+const MAX_BUDGETS: usize = 4096;
 
 /// The next work for the store's writer.
 #[derive(Debug)]
@@ -54,6 +70,7 @@ pub(crate) struct Intake {
     bytes: usize,
     pages: VecDeque<SyncPage>,
     gossip_last: bool,
+    budgets: HashMap<(PeerId, AuthorKey), Bucket>,
 }
 
 impl Intake {
@@ -63,6 +80,7 @@ impl Intake {
         &mut self,
         item: GossipItem,
         author: Option<AuthorKey>,
+        now: Instant,
     ) -> Result<(), Refused> {
         let size = item.data.len();
         if size > MAX_RECORD {
@@ -70,6 +88,18 @@ impl Intake {
         }
         if self.bytes + size > MAX_INTAKE_BYTES {
             return Err(Refused::Full);
+        }
+        if let Some(author) = author {
+            if self.budgets.len() >= MAX_BUDGETS {
+                self.budgets.retain(|_, b| !b.is_full(now));
+            }
+            let bucket = self
+                .budgets
+                .entry((item.source, author))
+                .or_insert_with(|| Bucket::new(GOSSIP_FEED_BUDGET, now));
+            if !bucket.take(now) {
+                return Err(Refused::OverBudget);
+            }
         }
         let peer = item.source;
         let lanes = self.lanes.entry(peer).or_default();
@@ -108,9 +138,23 @@ impl Intake {
         };
         self.gossip_last = take_gossip;
         if !take_gossip {
-            return self.pages.pop_front().map(|p| Work::Page(Box::new(p)));
+            let mut page = self.pages.pop_front()?;
+            if page.records.len() > MAX_LANE_BATCH {
+                let rest = SyncPage {
+                    records: page.records.split_off(MAX_LANE_BATCH),
+                    from_seq: page.from_seq + MAX_LANE_BATCH as u64,
+                    permit: page.permit.take(),
+                    ..page.part()
+                };
+                page.last = false;
+                self.pages.push_front(rest);
+            }
+            return Some(Work::Page(Box::new(page)));
         }
         let mut batch = Vec::new();
+        // Lanes that gave their share to this batch: back in line for the next one.
+        let mut parked: Vec<(PeerId, Option<AuthorKey>)> = Vec::new();
+        let mut taken: HashMap<(PeerId, Option<AuthorKey>), usize> = HashMap::new();
         while batch.len() < MAX_GOSSIP_BATCH {
             let Some(peer) = self.peers.pop_front() else {
                 break;
@@ -124,24 +168,44 @@ impl Intake {
             {
                 *lane_bytes -= item.data.len();
                 self.bytes -= item.data.len();
+                let count = taken.entry((peer, author)).or_default();
+                *count += 1;
                 if lane.is_empty() {
                     lanes.lanes.remove(&author);
+                } else if *count >= MAX_LANE_BATCH {
+                    parked.push((peer, author));
                 } else {
                     lanes.order.push_back(author);
                 }
                 batch.push(item);
             }
-            if lanes.order.is_empty() {
-                self.lanes.remove(&peer);
-            } else {
+            if !lanes.order.is_empty() {
                 self.peers.push_back(peer);
+            } else if lanes.lanes.is_empty() {
+                self.lanes.remove(&peer);
+            }
+        }
+        for (peer, author) in parked {
+            if let Some(lanes) = self.lanes.get_mut(&peer) {
+                lanes.order.push_back(author);
+                if !self.peers.contains(&peer) {
+                    self.peers.push_back(peer);
+                }
             }
         }
         Some(Work::Gossip(batch))
     }
 
+    /// Drops the parts still waiting of the page `peer` sent of `author` from `page_from` (a part
+    /// broke a rule, or the store refused it): its sync slot is given back.
+    pub(crate) fn drop_page(&mut self, peer: &PeerId, author: &AuthorKey, page_from: u64) {
+        self.pages
+            .retain(|p| !(p.peer == *peer && p.author == *author && p.page_from == page_from));
+    }
+
     /// Removes everything `peer` sent that still waits (it was banned): the items, to report.
     pub(crate) fn drop_peer(&mut self, peer: &PeerId) -> Vec<GossipItem> {
+        self.pages.retain(|p| p.peer != *peer);
         self.peers.retain(|p| p != peer);
         let mut out = Vec::new();
         if let Some(lanes) = self.lanes.remove(peer) {
@@ -198,24 +262,65 @@ mod tests {
         let mut intake = Intake::default();
         // Peer 1 floods with 1,000 messages of its own author; peers 2 and 3 send one each later.
         for n in 0..1000 {
-            intake.offer(item(1, n, 100), Some(author(1))).unwrap();
+            intake
+                .offer(item(1, n, 100), Some(author(1)), Instant::now())
+                .unwrap();
         }
-        intake.offer(item(2, 5000, 100), Some(author(2))).unwrap();
-        intake.offer(item(3, 6000, 100), Some(author(3))).unwrap();
+        intake
+            .offer(item(2, 5000, 100), Some(author(2)), Instant::now())
+            .unwrap();
+        intake
+            .offer(item(3, 6000, 100), Some(author(3)), Instant::now())
+            .unwrap();
+        let first = tags(intake.next());
+        // The honest messages are in the first batch, right after one of the flood each, and the
+        // flood adds only its share: the batch stays short.
+        assert_eq!(&first[..4], &[0, 5000, 6000, 1]);
+        assert_eq!(first.len(), MAX_LANE_BATCH + 2);
+        // The flood goes on in the next batches, in order, a share at a time.
+        let second = tags(intake.next());
+        assert_eq!(second.len(), MAX_LANE_BATCH);
+        assert_eq!(second[0], u32::try_from(MAX_LANE_BATCH).unwrap());
+        let mut rest = 2 * MAX_LANE_BATCH;
+        while let Some(work) = intake.next() {
+            rest += tags(Some(work)).len();
+        }
+        assert_eq!(rest, 1000);
+        assert_eq!(intake.bytes(), 0);
+    }
+
+    #[test]
+    fn many_lanes_fill_a_batch_up_to_its_size() {
+        let mut intake = Intake::default();
+        for a in 0..40u8 {
+            for n in 0..40 {
+                let tag = u32::from(a) * 1000 + n;
+                intake
+                    .offer(item(1, tag, 10), Some(author(a)), Instant::now())
+                    .unwrap();
+            }
+        }
         let first = tags(intake.next());
         assert_eq!(first.len(), MAX_GOSSIP_BATCH);
-        // The honest messages are in the first batch, right after one of the flood each.
-        assert_eq!(&first[..4], &[0, 5000, 6000, 1]);
+        // Round-robin: each author's first message before any author's second.
+        assert_eq!(&first[..3], &[0, 1000, 2000]);
+        assert_eq!(first[40], 1);
     }
 
     #[test]
     fn authors_share_a_peer_lane_fairly() {
         let mut intake = Intake::default();
         for n in 0..10 {
-            intake.offer(item(1, n, 10), Some(author(9))).unwrap();
+            intake
+                .offer(item(1, n, 10), Some(author(9)), Instant::now())
+                .unwrap();
         }
-        intake.offer(item(1, 100, 10), Some(author(2))).unwrap();
-        intake.offer(item(1, 200, 10), None).unwrap();
+        intake
+            .offer(item(1, 100, 10), Some(author(2)), Instant::now())
+            .unwrap();
+        intake
+            .offer(item(1, 200, 10), None, Instant::now())
+            .unwrap();
         let batch = tags(intake.next());
         assert_eq!(&batch[..3], &[0, 100, 200]);
     }
@@ -224,7 +329,7 @@ mod tests {
     fn sizes_are_checked_before_queuing_and_lanes_are_bounded() {
         let mut intake = Intake::default();
         let why = intake
-            .offer(item(1, 0, MAX_RECORD + 1), Some(author(1)))
+            .offer(item(1, 0, MAX_RECORD + 1), Some(author(1)), Instant::now())
             .unwrap_err();
         assert_eq!(why, Refused::TooLarge);
         assert_eq!(intake.bytes(), 0);
@@ -232,18 +337,58 @@ mod tests {
         let fits = MAX_LANE_BYTES / per;
         for n in 0..fits {
             intake
-                .offer(item(1, n as u32, per), Some(author(1)))
+                .offer(item(1, n as u32, per), Some(author(1)), Instant::now())
                 .unwrap();
         }
-        let why = intake.offer(item(1, 99, per), Some(author(1))).unwrap_err();
+        let why = intake
+            .offer(item(1, 99, per), Some(author(1)), Instant::now())
+            .unwrap_err();
         assert_eq!(why, Refused::Full);
         // Another author's lane of the same peer still has room.
-        intake.offer(item(1, 100, per), Some(author(2))).unwrap();
+        intake
+            .offer(item(1, 100, per), Some(author(2)), Instant::now())
+            .unwrap();
         assert_eq!(intake.bytes(), (fits + 1) * per);
         let dropped = intake.drop_peer(&peer(1));
         assert_eq!(dropped.len(), fits + 1);
         assert_eq!(intake.bytes(), 0);
         assert!(intake.next().is_none());
+    }
+
+    #[test]
+    fn a_peers_gossip_of_one_author_beyond_its_budget_is_refused() {
+        let mut intake = Intake::default();
+        let t0 = Instant::now();
+        let burst = GOSSIP_FEED_BUDGET.burst as u32;
+        for n in 0..burst {
+            intake.offer(item(1, n, 10), Some(author(1)), t0).unwrap();
+        }
+        let why = intake
+            .offer(item(1, burst, 10), Some(author(1)), t0)
+            .unwrap_err();
+        assert_eq!(why, Refused::OverBudget);
+        // Records claiming that author from another peer have their own budget (a forger spends
+        // only its own), as do other authors from the same peer; garbage without an author is not
+        // budgeted here (it fails verification and its sender pays).
+        intake
+            .offer(item(2, 80_000, 10), Some(author(1)), t0)
+            .unwrap();
+        intake
+            .offer(item(1, 90_000, 10), Some(author(2)), t0)
+            .unwrap();
+        intake.offer(item(1, 90_001, 10), None, t0).unwrap();
+        // A second later, the rate's worth again.
+        let later = t0 + std::time::Duration::from_secs(1);
+        let per_sec = GOSSIP_FEED_BUDGET.per_sec as u32;
+        for n in 0..per_sec {
+            intake
+                .offer(item(1, 100_000 + n, 10), Some(author(1)), later)
+                .unwrap();
+        }
+        assert_eq!(
+            intake.offer(item(1, 200_000, 10), Some(author(1)), later),
+            Err(Refused::OverBudget)
+        );
     }
 
     #[test]
@@ -253,6 +398,8 @@ mod tests {
             peer: peer(7),
             author: author(7),
             from_seq: n,
+            page_from: n,
+            last: true,
             target: None,
             proof: false,
             records: vec![],
@@ -260,8 +407,10 @@ mod tests {
         };
         intake.offer_page(page(1));
         intake.offer_page(page(2));
-        for n in 0..2000 {
-            intake.offer(item(1, n, 10), Some(author(1))).unwrap();
+        for n in 0..1000 {
+            intake
+                .offer(item(1, n, 10), Some(author(1)), Instant::now())
+                .unwrap();
         }
         let kinds: Vec<&str> = std::iter::from_fn(|| intake.next())
             .take(5)
@@ -271,5 +420,66 @@ mod tests {
             })
             .collect();
         assert_eq!(kinds, ["gossip", "page", "gossip", "page", "gossip"]);
+    }
+
+    #[test]
+    fn a_long_page_is_taken_in_parts_between_gossip_batches() {
+        let mut intake = Intake::default();
+        let records = MAX_LANE_BATCH * 2 + 5;
+        intake.offer_page(SyncPage {
+            peer: peer(7),
+            author: author(7),
+            from_seq: 11,
+            page_from: 11,
+            last: true,
+            target: None,
+            proof: false,
+            records: (0..records)
+                .map(|n| vec![u8::try_from(n % 256).unwrap()])
+                .collect(),
+            permit: None,
+        });
+        for n in 0..1000 {
+            intake
+                .offer(item(1, n, 10), Some(author(1)), Instant::now())
+                .unwrap();
+        }
+        let mut parts = Vec::new();
+        while let Some(work) = intake.next() {
+            if let Work::Page(p) = work {
+                parts.push((p.from_seq, p.page_from, p.records.len(), p.last));
+            }
+        }
+        let lane = MAX_LANE_BATCH as u64;
+        assert_eq!(
+            parts,
+            [
+                (11, 11, MAX_LANE_BATCH, false),
+                (11 + lane, 11, MAX_LANE_BATCH, false),
+                (11 + 2 * lane, 11, 5, true),
+            ]
+        );
+    }
+
+    #[test]
+    fn the_rest_of_a_page_can_be_dropped() {
+        let mut intake = Intake::default();
+        intake.offer_page(SyncPage {
+            peer: peer(7),
+            author: author(7),
+            from_seq: 1,
+            page_from: 1,
+            last: true,
+            target: None,
+            proof: false,
+            records: vec![vec![0]; MAX_LANE_BATCH + 1],
+            permit: None,
+        });
+        let Some(Work::Page(first)) = intake.next() else {
+            panic!("expected a page part");
+        };
+        assert!(!first.last);
+        intake.drop_page(&peer(7), &author(7), 1);
+        assert!(intake.next().is_none());
     }
 }

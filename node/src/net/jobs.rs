@@ -48,8 +48,13 @@ pub(crate) struct SyncPage {
     pub(crate) peer: PeerId,
     /// Whose feed was asked for.
     pub(crate) author: AuthorKey,
-    /// From which seq.
+    /// From which seq (this part's first record).
     pub(crate) from_seq: u64,
+    /// Where the whole page started: a page is ingested in parts of at most `MAX_LANE_BATCH`
+    /// records, alternating with gossip.
+    pub(crate) page_from: u64,
+    /// Whether this part ends the page.
+    pub(crate) last: bool,
     /// The peer's claimed head for the author, if known.
     pub(crate) target: Option<u64>,
     /// Whether it answers a proof request (one record of this node's own feed).
@@ -60,24 +65,49 @@ pub(crate) struct SyncPage {
     pub(crate) permit: Option<Permit<PeerId>>,
 }
 
+impl SyncPage {
+    /// A copy of this part's description, without records or slot (the fields a next part keeps).
+    pub(crate) fn part(&self) -> Self {
+        Self {
+            peer: self.peer,
+            author: self.author,
+            from_seq: self.from_seq,
+            page_from: self.page_from,
+            last: self.last,
+            target: self.target,
+            proof: self.proof,
+            records: Vec::new(),
+            permit: None,
+        }
+    }
+}
+
 /// Where an ingest batch came from.
 #[derive(Debug)]
 pub(crate) enum Batch {
     /// Gossip messages (ids and sources, in item order).
     Gossip(Vec<(MessageId, PeerId)>),
-    /// One sync page (its records are the items).
-    Sync {
-        /// Who sent it.
-        peer: PeerId,
-        /// Whose feed.
-        author: AuthorKey,
-        /// From which seq.
-        from_seq: u64,
-        /// The peer's claimed head, if known.
-        target: Option<u64>,
-        /// Whether it answers a proof request.
-        proof: bool,
-    },
+    /// One part of a sync page (its records are the items).
+    Sync(PagePart),
+}
+
+/// Which part of which sync page an ingest batch was.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct PagePart {
+    /// Who sent it.
+    pub(crate) peer: PeerId,
+    /// Whose feed.
+    pub(crate) author: AuthorKey,
+    /// From which seq (this part).
+    pub(crate) from_seq: u64,
+    /// Where the whole page started.
+    pub(crate) page_from: u64,
+    /// Whether this part ends the page.
+    pub(crate) last: bool,
+    /// The peer's claimed head, if known.
+    pub(crate) target: Option<u64>,
+    /// Whether it answers a proof request.
+    pub(crate) proof: bool,
 }
 
 /// How an ingest batch ended.
@@ -195,18 +225,22 @@ pub(crate) fn ingest_page(
         peer,
         author,
         from_seq,
+        page_from,
+        last,
         target,
         proof,
         records,
         permit: _sync_slot,
     } = page;
-    let batch = Batch::Sync {
+    let batch = Batch::Sync(PagePart {
         peer,
         author,
         from_seq,
+        page_from,
+        last,
         target,
         proof,
-    };
+    });
     // Verified once, on all cores; the page's shape is checked on the verified records.
     let verified = verify_all(net, &records);
     for (i, r) in verified.iter().enumerate() {
@@ -397,6 +431,8 @@ mod tests {
                 peer: f.peer,
                 author: f.author.public(),
                 from_seq,
+                page_from: from_seq,
+                last: true,
                 target: None,
                 proof: false,
                 records: records.iter().map(|r| r.bytes().to_vec()).collect(),
@@ -468,6 +504,8 @@ mod tests {
                 peer: f.peer,
                 author: f.author.public(),
                 from_seq: 1,
+                page_from: 1,
+                last: true,
                 target: Some(2),
                 proof: false,
                 records: bytes,

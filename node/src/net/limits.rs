@@ -4,7 +4,7 @@
 //! | what | limit |
 //! |---|---|
 //! | connections | 1 per peer, 16 incoming still handshaking, 64 established incoming, 128 in all; none while the process holds more than [`MAX_PROCESS_MEMORY`] |
-//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author |
+//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author; [`GOSSIP_FEED_BUDGET`] records per author (beyond it, sync fetches them); batches of [`MAX_GOSSIP_BATCH`], [`MAX_LANE_BATCH`] per lane; sync pages ingested in parts of [`MAX_LANE_BATCH`] |
 //! | sync responses | one frame of `MAX_RESPONSE_BYTES`, decoded without allocating before its counts are checked |
 //! | sync requests served | [`SERVE_PER_PEER`] at once per peer, [`SERVE_TOTAL`] in all; Heads and Range budgets per peer ([`HEADS_BUDGET`], [`RANGE_BUDGET`]) |
 //! | sync requests sent | [`FETCH_PER_PEER`] per peer, [`FETCH_TOTAL`] in all; a timeout is an offence and backs the peer off |
@@ -30,8 +30,23 @@ pub(crate) const MAX_PROCESS_MEMORY: usize = 2 * 1024 * 1024 * 1024;
 pub(crate) const MAX_INTAKE_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of gossip waiting per (peer, author) lane.
 pub(crate) const MAX_LANE_BYTES: usize = 2 * 1024 * 1024;
+/// How many records of one author one peer's gossip delivers: a burst of 1,000, then 100 a second
+/// (far above what a CERT publishes; a bulk import goes beyond it). Beyond the budget a message is
+/// ignored unvalidated — not relayed, no penalty — and the records come by sync, pulled at this
+/// node's pace and ingested in parts between gossip batches. Without it, one member's full-rate
+/// flood of valid records is relayed by every node to every node, and each node spends its CPU
+/// receiving the same records many times over. Per peer, so records forged in another author's
+/// name spend only the forger's budget.
+pub(crate) const GOSSIP_FEED_BUDGET: Budget = Budget {
+    burst: 1_000.0,
+    per_sec: 100.0,
+};
 /// Most gossip messages in one ingest batch.
 pub(crate) const MAX_GOSSIP_BATCH: usize = 512;
+/// Most messages one (peer, author) lane adds to one batch: a batch is verified and stored as a
+/// unit, and every other lane's next message waits for the batch in progress, so while one lane
+/// floods, batches stay short (this many of its records, plus one round of everyone else's).
+pub(crate) const MAX_LANE_BATCH: usize = 32;
 
 /// Sync requests served at once for one peer.
 pub(crate) const SERVE_PER_PEER: usize = 4;
@@ -98,6 +113,12 @@ impl Bucket {
             tokens: budget.burst,
             at: now,
         }
+    }
+
+    /// Whether the bucket is full at `now` (then it is the same as a new one).
+    pub(crate) fn is_full(&self, now: Instant) -> bool {
+        let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
+        self.tokens + elapsed * self.budget.per_sec >= self.budget.burst
     }
 
     /// Takes one token if there is one.

@@ -120,6 +120,8 @@ pub struct NetMetrics {
     pub gossip_published: Family<PublishLabels, Counter>,
     /// Gossip messages dropped unvalidated because the ingest queue was full.
     pub gossip_dropped: Counter,
+    /// Gossip messages ignored unvalidated because their author's gossip budget was spent.
+    pub gossip_over_budget: Counter,
     /// Peers disconnected and refused for a while after repeated offences.
     pub peers_banned: Counter,
     /// Bytes of gossip waiting for validation.
@@ -152,6 +154,7 @@ impl Default for NetMetrics {
             connections_denied: Counter::default(),
             gossip_published: Family::default(),
             gossip_dropped: Counter::default(),
+            gossip_over_budget: Counter::default(),
             peers_banned: Counter::default(),
             intake_bytes: Gauge::default(),
             serve_refused: Family::default(),
@@ -256,6 +259,11 @@ impl NetMetrics {
             "gossip_dropped",
             "Gossip messages dropped without validation because the ingest queue was full",
             self.gossip_dropped.clone(),
+        );
+        registry.register(
+            "gossip_over_budget",
+            "Gossip messages ignored without validation because their author's gossip budget was spent (sync fetches them)",
+            self.gossip_over_budget.clone(),
         );
     }
 

@@ -229,6 +229,69 @@ pub(super) fn cpu_figures(report: &mut Report, cpu: &CpuUse, acked: u64, nodes: 
     }
 }
 
+/// Where the acknowledged records of a load arrived, in ms after their publish was sent.
+#[derive(Debug, Default)]
+pub(super) struct Deliveries {
+    /// Every (record, other node) pair that arrived.
+    pub(super) each: Vec<f64>,
+    /// Per record that reached every other node: the slowest of them.
+    pub(super) every: Vec<f64>,
+    /// Per record: stored on the node that published it.
+    pub(super) origin: Vec<f64>,
+    /// (record, other node) pairs that arrived.
+    pub(super) delivered: u64,
+    /// (record, other node) pairs expected.
+    pub(super) expected: u64,
+}
+
+impl Deliveries {
+    /// Reads `acked` against `logs` (node index → record id → `added_us`; `Sent::node` indexes it).
+    pub(super) fn of(acked: &[(&Sent, &str)], logs: &[HashMap<String, u64>]) -> Self {
+        let mut d = Self::default();
+        for (sent, id) in acked {
+            let mut worst: Option<f64> = None;
+            let mut complete = true;
+            for (j, log) in logs.iter().enumerate() {
+                let at = log.get(*id).copied();
+                if j == sent.node {
+                    if let Some(at) = at {
+                        d.origin.push(ms(at, sent.sent_us));
+                    }
+                    continue;
+                }
+                d.expected += 1;
+                match at {
+                    Some(at) => {
+                        d.delivered += 1;
+                        let l = ms(at, sent.sent_us);
+                        d.each.push(l);
+                        worst = Some(worst.map_or(l, |w: f64| w.max(l)));
+                    }
+                    None => complete = false,
+                }
+            }
+            if complete && let Some(w) = worst {
+                d.every.push(w);
+            }
+        }
+        d
+    }
+
+    /// Delivered pairs in percent of those expected (0 when none were).
+    pub(super) fn pct(&self) -> f64 {
+        if self.expected == 0 {
+            0.0
+        } else {
+            100.0 * self.delivered as f64 / self.expected as f64
+        }
+    }
+}
+
+/// Milliseconds from `from` to `us` (µs), 0 if before.
+pub(super) fn ms(us: u64, from: u64) -> f64 {
+    (us.saturating_sub(from)) as f64 / 1000.0
+}
+
 /// Computes the figures, targets, notes and plot series of a gossip run.
 fn fill(
     report: &mut Report,
@@ -238,38 +301,15 @@ fn fill(
     converged: Option<Duration>,
     total: u64,
 ) {
-    let ms = |us: u64, from: u64| (us.saturating_sub(from)) as f64 / 1000.0;
-    let mut each = Vec::new();
-    let mut every = Vec::new();
-    let mut origin = Vec::new();
-    let mut delivered = 0u64;
-    let mut expected = 0u64;
-    for (sent, id) in acked {
-        let mut worst: Option<f64> = None;
-        let mut complete = true;
-        for (j, log) in logs.iter().enumerate() {
-            let at = log.get(*id).copied();
-            if j == sent.node {
-                if let Some(at) = at {
-                    origin.push(ms(at, sent.sent_us));
-                }
-                continue;
-            }
-            expected += 1;
-            match at {
-                Some(at) => {
-                    delivered += 1;
-                    let l = ms(at, sent.sent_us);
-                    each.push(l);
-                    worst = Some(worst.map_or(l, |w: f64| w.max(l)));
-                }
-                None => complete = false,
-            }
-        }
-        if complete && let Some(w) = worst {
-            every.push(w);
-        }
-    }
+    let deliveries = Deliveries::of(acked, logs);
+    let delivery = deliveries.pct();
+    let Deliveries {
+        each,
+        every,
+        origin,
+        delivered,
+        expected,
+    } = deliveries;
     let acks: Vec<f64> = acked
         .iter()
         .map(|(s, _)| ms(s.answered_us, s.sent_us))
@@ -293,14 +333,6 @@ fn fill(
         rate(acked.len() as u64, load.seconds),
         "records/s",
     );
-    let pct = |part: u64, whole: u64| {
-        if whole == 0 {
-            0.0
-        } else {
-            100.0 * part as f64 / whole as f64
-        }
-    };
-    let delivery = pct(delivered, expected);
     report.figure(
         "delivery_pct",
         "delivered (record × other node)",

@@ -8,6 +8,7 @@
 //! | `verify` | `certnet verify` of an export of M records vs raw all-core `verify_strict` |
 //! | `soak` | load plus random kills, restarts and partitions for T s; convergence, zero loss |
 //! | `api` | one node holding M records: STIX bundle and export peak RSS, TAXII first vs last page, a sparse collection's poll |
+//! | `hostile` | N nodes and one compromised member at a time (flood, garbage, orphans, forged heads, tiny items, connections): honest latency and delivery vs a quiet phase, the nodes' reaction and memory |
 //!
 //! - [`stats`]: percentiles, CDFs, rates. [`cpu`]: machine and node CPU use from `/proc`. [`report`]: the [`Report`] every scenario returns (table
 //!   and JSON). [`plot`]: its series as SVG. [`corpus`]: pre-signed records and the raw verify rate.
@@ -25,6 +26,7 @@ pub mod stats;
 mod api;
 mod catchup;
 mod gossip;
+mod hostile;
 mod ingest;
 mod soak;
 mod verify;
@@ -38,6 +40,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::Value;
 
+pub use hostile::Attack;
 pub use report::Report;
 
 use crate::client::RecordQuery;
@@ -63,17 +66,20 @@ pub enum Scenario {
     Soak,
     /// The read side on a large log: streaming memory, TAXII paging.
     Api,
+    /// One compromised member at a time: honest latency and delivery under each attack.
+    Hostile,
 }
 
 impl Scenario {
     /// Every scenario, in documentation order.
-    pub const ALL: [Self; 6] = [
+    pub const ALL: [Self; 7] = [
         Self::Ingest,
         Self::Gossip,
         Self::Catchup,
         Self::Verify,
         Self::Soak,
         Self::Api,
+        Self::Hostile,
     ];
 
     /// Its name on the command line.
@@ -85,6 +91,7 @@ impl Scenario {
             Self::Verify => "verify",
             Self::Soak => "soak",
             Self::Api => "api",
+            Self::Hostile => "hostile",
         }
     }
 }
@@ -124,6 +131,8 @@ pub struct BenchConfig {
     pub records: Option<u64>,
     /// Seed of the soak's fault schedule and of the signers' keys.
     pub seed: u64,
+    /// The attacks of `hostile` (`None`: every one).
+    pub attacks: Option<Vec<Attack>>,
     /// RUST_LOG for the nodes.
     pub rust_log: Option<String>,
 }
@@ -140,6 +149,7 @@ impl BenchConfig {
             duration: None,
             records: None,
             seed,
+            attacks: None,
             rust_log: None,
         }
     }
@@ -157,6 +167,9 @@ pub enum BenchError {
     /// Pre-signed records could not be made.
     #[error(transparent)]
     Corpus(#[from] corpus::CorpusError),
+    /// The hostile member's peer failed.
+    #[error(transparent)]
+    Hostile(#[from] crate::hostile::HostileError),
     /// A `certnet` command failed.
     #[error("`{command}` failed ({status}): {stderr}")]
     Command {
@@ -223,6 +236,7 @@ pub fn run(config: &BenchConfig, progress: Progress<'_>) -> Result<Report, Bench
         Scenario::Verify => verify::run(config, progress),
         Scenario::Soak => soak::run(config, progress),
         Scenario::Api => api::run(config, progress),
+        Scenario::Hostile => hostile::run(config, progress),
     }
 }
 
@@ -318,7 +332,17 @@ fn wait_log_sizes(
 
 /// Node `i`'s log: record id → `added_us` (when the node appended it).
 fn added_times(fed: &Federation, i: usize) -> Result<HashMap<String, u64>, BenchError> {
+    added_times_of(fed, i, None)
+}
+
+/// Node `i`'s records (of `author` only, if given): record id → `added_us`.
+fn added_times_of(
+    fed: &Federation,
+    i: usize,
+    author: Option<&str>,
+) -> Result<HashMap<String, u64>, BenchError> {
     let query = RecordQuery {
+        author: author.map(str::to_owned),
         limit: Some(500),
         ..RecordQuery::default()
     };
@@ -491,7 +515,7 @@ mod tests {
         assert!(err.is_usage());
         assert_eq!(
             err.to_string(),
-            "no scenario `gosip`: use one of ingest, gossip, catchup, verify, soak, api"
+            "no scenario `gosip`: use one of ingest, gossip, catchup, verify, soak, api, hostile"
         );
     }
 

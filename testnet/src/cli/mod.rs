@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::Context as _;
-use certnet_testnet::bench::{self, BenchConfig, BenchError, Scenario};
+use certnet_testnet::bench::{self, Attack, BenchConfig, BenchError, Scenario};
 use certnet_testnet::demo::{self, DemoConfig};
 use certnet_testnet::federation::{Federation, FederationConfig, Spawn};
 use certnet_testnet::{CERTNET, Error, LocateError};
@@ -82,9 +82,14 @@ enum Command {
     /// heal, an update and a revocation, an export verified offline, a tampered copy rejected.
     /// Every step is checked; every node is stopped at the end.
     Demo(DemoArgs),
-    /// Measure a scenario on fresh nodes: ingest, gossip, catchup, verify or soak. Prints a table;
-    /// --json and --svg write the report and its plots.
+    /// Measure a scenario on fresh nodes: ingest, gossip, catchup, verify, soak, api or hostile.
+    /// Prints a table; --json and --svg write the report and its plots.
     Bench(BenchArgs),
+    /// Fresh nodes and one compromised member at a time (a roster member running a bare libp2p
+    /// peer): it floods valid records, garbage, orphans; forges heads; answers a fetch with 4 MiB of
+    /// tiny items; holds connections open. Reports the honest members' delivery and latency per
+    /// attack against a quiet phase, and how the nodes reacted (the `bench hostile` scenario).
+    Hostile(HostileArgs),
     /// Redraw the SVG plots of a report saved with `bench --json`.
     Plot {
         /// The report (JSON from `bench --json FILE`).
@@ -168,26 +173,54 @@ struct DemoArgs {
 
 #[derive(Debug, Args)]
 struct BenchArgs {
-    /// ingest | gossip | catchup | verify | soak.
+    /// ingest | gossip | catchup | verify | soak | api | hostile.
     #[arg(value_name = "SCENARIO")]
     scenario: String,
 
-    /// Nodes [default: gossip 5, catchup 3, soak 5; ingest and verify use 1].
+    #[command(flatten)]
+    run: RunArgs,
+
+    /// Pre-signed records (ingest, catchup, verify; hostile: the flooding member's records)
+    /// [default: ingest 20000, catchup and verify 50000, hostile 100000].
+    #[arg(long, value_name = "M")]
+    records: Option<u64>,
+
+    /// Attacks of `hostile`, comma-separated or repeated [default: all].
+    #[arg(long = "attack", value_name = "ATTACK", value_delimiter = ',')]
+    attacks: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+struct HostileArgs {
+    #[command(flatten)]
+    run: RunArgs,
+
+    /// Records the flooding member pre-signs [default: 100000].
+    #[arg(long, value_name = "M")]
+    records: Option<u64>,
+
+    /// Attacks to run, comma-separated or repeated: flood, garbage, orphans, forged-heads,
+    /// tiny-items, connections [default: all].
+    #[arg(long = "attack", value_name = "ATTACK", value_delimiter = ',')]
+    attacks: Vec<String>,
+}
+
+/// What every measured run takes.
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// Nodes [default: gossip 5, catchup 3, soak 5, hostile 5; ingest and verify use 1].
     #[arg(long, value_name = "N", value_parser = clap::value_parser!(u16).range(1..=200))]
     nodes: Option<u16>,
 
-    /// Records per second of the load (gossip, soak) [default: gossip 200, soak 20].
+    /// Records per second of the load (gossip, soak, hostile) [default: gossip 200, soak 20,
+    /// hostile 20].
     #[arg(long, value_name = "R")]
     rate: Option<f64>,
 
-    /// Seconds the load runs (gossip, soak) [default: gossip 30, soak 60].
+    /// Seconds the load runs (gossip, soak; hostile: per phase) [default: gossip 30, soak 60,
+    /// hostile 15].
     #[arg(long, value_name = "SECS")]
     duration: Option<f64>,
-
-    /// Pre-signed records (ingest, catchup, verify) [default: ingest 20000, catchup and verify
-    /// 50000].
-    #[arg(long, value_name = "M")]
-    records: Option<u64>,
 
     /// Seed of the soak's fault schedule and of the signers' keys [default: from the clock].
     #[arg(long, value_name = "SEED")]
@@ -218,6 +251,7 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Down { purge } => down(&cli.dir, purge),
         Command::Demo(args) => demo(&args),
         Command::Bench(args) => bench(&args),
+        Command::Hostile(args) => hostile(&args),
         Command::Plot { report, svg } => plot(&report, &svg),
         Command::Logs {
             node,
@@ -470,6 +504,23 @@ fn demo(args: &DemoArgs) -> anyhow::Result<()> {
 
 fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     let scenario: Scenario = args.scenario.parse()?;
+    if scenario != Scenario::Hostile && !args.attacks.is_empty() {
+        return Err(BenchError::Invalid("--attack applies to `bench hostile` only".into()).into());
+    }
+    measure(scenario, &args.run, args.records, &args.attacks)
+}
+
+fn hostile(args: &HostileArgs) -> anyhow::Result<()> {
+    measure(Scenario::Hostile, &args.run, args.records, &args.attacks)
+}
+
+/// Runs `scenario` on fresh nodes and prints (and writes) its report.
+fn measure(
+    scenario: Scenario,
+    args: &RunArgs,
+    records: Option<u64>,
+    attacks: &[String],
+) -> anyhow::Result<()> {
     if let Some(d) = args.duration
         && !(d > 0.0 && d <= 86_400.0)
     {
@@ -478,6 +529,16 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
         )
         .into());
     }
+    let attacks = if attacks.is_empty() {
+        None
+    } else {
+        Some(
+            attacks
+                .iter()
+                .map(|a| a.parse::<Attack>())
+                .collect::<Result<Vec<_>, _>>()?,
+        )
+    };
     let bin = locate_certnet(args.work.certnet.as_deref())?;
     let dir = work_dir(args.work.work_dir.as_deref(), "bench")?;
     let seed = args.seed.unwrap_or_else(bench::now_us);
@@ -485,7 +546,8 @@ fn bench(args: &BenchArgs) -> anyhow::Result<()> {
     config.nodes = args.nodes.map(usize::from);
     config.rate = args.rate;
     config.duration = args.duration.map(Duration::from_secs_f64);
-    config.records = args.records;
+    config.records = records;
+    config.attacks = attacks;
     config.rust_log.clone_from(&args.work.rust_log);
     let result = bench::run(&config, &mut |line| eprintln!("bench: {line}"));
     finish_work_dir(&dir, args.work.keep, result.is_ok());

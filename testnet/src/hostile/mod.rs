@@ -6,12 +6,123 @@
 
 pub mod peer;
 
+use std::time::Duration;
+
 use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::AuthorSecret;
 use certnet_protocol::record::{FeedPosition, RecordError, sample, sign_record};
 use certnet_protocol::sync::MAX_RESPONSE_BYTES;
+use libp2p::identity::Keypair;
+use libp2p::{Multiaddr, PeerId};
+use sha2::{Digest as _, Sha256};
 
 pub use peer::{HostileError, HostilePeer, Reply, Script};
+
+use crate::error::Error;
+use crate::federation::Federation;
+use crate::roster::RosterMember;
+
+/// A compromised member: a roster entry (name, author key, PeerId) whose keys the caller holds.
+#[derive(Debug, Clone)]
+pub struct Member {
+    /// Its roster name.
+    pub name: String,
+    /// Its author key.
+    pub secret: AuthorSecret,
+    /// Its libp2p identity.
+    pub keypair: Keypair,
+}
+
+impl Member {
+    /// Member `name` with keys derived from `seed` and the name (distinct seeds or names,
+    /// distinct members).
+    pub fn new(name: &str, seed: u64) -> Self {
+        let derive = |tag: &str| -> [u8; 32] {
+            Sha256::new()
+                .chain_update(seed.to_le_bytes())
+                .chain_update(name.as_bytes())
+                .chain_update(tag.as_bytes())
+                .finalize()
+                .into()
+        };
+        let secret = AuthorSecret::from_seed(&derive("author"));
+        // `ed25519_from_bytes` fails only on a length other than 32.
+        let keypair = Keypair::ed25519_from_bytes(derive("peer"))
+            .unwrap_or_else(|_| Keypair::generate_ed25519());
+        Self {
+            name: name.to_owned(),
+            secret,
+            keypair,
+        }
+    }
+
+    /// Its PeerId.
+    pub fn peer_id(&self) -> PeerId {
+        self.keypair.public().to_peer_id()
+    }
+
+    /// Its roster entry (no address: it dials, it is not dialed).
+    pub fn roster(&self) -> RosterMember {
+        RosterMember {
+            name: self.name.clone(),
+            author_key: self.secret.public().to_string(),
+            peer_ids: vec![self.peer_id().to_string()],
+            addrs: vec![],
+        }
+    }
+
+    /// Starts its libp2p peer on `fed`'s network.
+    pub fn start(&self, fed: &Federation) -> Result<HostilePeer, HostileError> {
+        HostilePeer::start(fed.network(), self.keypair.clone())
+    }
+}
+
+/// Node `i`'s PeerId and TCP listen address, for a hostile peer to dial.
+pub fn node_address(fed: &Federation, i: usize) -> Result<(PeerId, Multiaddr), Error> {
+    let node = fed.node(i);
+    let bad = |what: &str| Error::Invalid(format!("{}: {what}", node.name));
+    let tcp = node
+        .listen
+        .iter()
+        .find(|a| a.contains("/tcp/"))
+        .ok_or_else(|| bad("no TCP listen address"))?;
+    Ok((
+        node.peer_id.parse().map_err(|_| bad("bad PeerId"))?,
+        tcp.parse().map_err(|_| bad("bad listen address"))?,
+    ))
+}
+
+/// Dials node `i` until `peer` is connected to it (a node may refuse a dial that races the close
+/// of an earlier connection; a banned peer never connects, and this times out).
+pub fn connect(
+    fed: &Federation,
+    peer: &HostilePeer,
+    i: usize,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let (id, addr) = node_address(fed, i)?;
+    let what = format!("the hostile peer to connect to {}", fed.name(i));
+    fed.wait_until(timeout, &what, |_| {
+        if !peer.is_connected(id)? {
+            let _ = peer.dial(id, addr.clone())?;
+        }
+        peer.is_connected(id)
+    })?;
+    Ok(())
+}
+
+/// Waits until `peer` sees node `i` subscribed to the records topic (so what it floods reaches it).
+pub fn wait_subscribed(
+    fed: &Federation,
+    peer: &HostilePeer,
+    i: usize,
+    timeout: Duration,
+) -> Result<(), Error> {
+    let (id, _) = node_address(fed, i)?;
+    let what = format!("{} to subscribe for the hostile peer", fed.name(i));
+    fed.wait_until(timeout, &what, |_| peer.sees_subscribed(id))?;
+    Ok(())
+}
 
 /// `count` distinct garbage messages of `size` bytes each (random, so no two share a message id).
 pub fn garbage(count: usize, size: usize) -> Vec<Vec<u8>> {

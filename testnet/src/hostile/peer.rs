@@ -6,17 +6,22 @@
 //!   limit is 1 MiB so it can send messages above the nodes' 256 KiB.
 //! - Sync: it answers `Heads` with the heads the test scripted for the asking peer, and each `Range`
 //!   with the next scripted [`Reply`] — a normally framed body, or raw bytes on the stream (a lying
-//!   length prefix, say). Unscripted requests get honest empty answers.
+//!   length prefix, say). Unscripted ranges of a feed it was given to serve ([`HostilePeer::serve`])
+//!   get those records, as an honest member would answer; other requests get empty answers.
 //!
 //! The swarm runs on its own thread and runtime; callers drive it with blocking calls. A flood
 //! ([`HostilePeer::flood`]) publishes from inside the loop, as fast as gossip takes messages.
 
 use std::collections::{HashMap, VecDeque};
 use std::io;
+use std::sync::Arc;
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use certnet_protocol::sync::{Head, MAX_REQUEST_BYTES, SyncRequest, SyncResponse};
+use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::sync::{
+    Head, MAX_RANGE, MAX_REQUEST_BYTES, MAX_RESPONSE_BYTES, SyncRequest, SyncResponse,
+};
 use futures::{AsyncRead, AsyncReadExt as _, AsyncWrite, AsyncWriteExt as _, StreamExt as _};
 use libp2p::gossipsub::{self, IdentTopic, MessageAuthenticity, MessageId, ValidationMode};
 use libp2p::identity::Keypair;
@@ -33,6 +38,9 @@ pub enum Reply {
     Framed(Vec<u8>),
     /// These bytes exactly, with no framing added.
     Raw(Vec<u8>),
+    /// No answer at all: the request stays open until the asker gives up. Sticky: it answers this
+    /// request and every later one of the script.
+    Hold,
 }
 
 /// How the peer answers one requester: the heads it claims, and the replies to its next `Range`
@@ -121,6 +129,8 @@ impl request_response::Codec for RawSyncCodec {
         let bytes = match reply {
             Reply::Framed(body) => framed(&body),
             Reply::Raw(bytes) => bytes,
+            // Never sent: held requests keep their channel.
+            Reply::Hold => Vec::new(),
         };
         io.write_all(&bytes).await?;
         io.flush().await
@@ -168,6 +178,9 @@ enum Command {
         peer: PeerId,
         script: Script,
     },
+    Serve {
+        feed: Feed,
+    },
     Subscribed {
         peer: PeerId,
         reply: oneshot::Sender<bool>,
@@ -180,6 +193,33 @@ enum Command {
         peer: PeerId,
         reply: oneshot::Sender<bool>,
     },
+}
+
+/// A feed the peer serves by sync: `author`'s records from seq 1, in order.
+#[derive(Debug, Clone)]
+struct Feed {
+    author: AuthorKey,
+    records: Arc<Vec<Vec<u8>>>,
+}
+
+impl Feed {
+    /// The answer to `Range { from_seq, max }`: the records it holds from there, within the
+    /// protocol's count and size limits.
+    fn range(&self, from_seq: u64, max: u32) -> Vec<Vec<u8>> {
+        let start = usize::try_from(from_seq.saturating_sub(1)).unwrap_or(usize::MAX);
+        let count = usize::try_from(max.min(MAX_RANGE)).unwrap_or(0);
+        let mut bytes = 16;
+        self.records
+            .iter()
+            .skip(start)
+            .take(count)
+            .take_while(|r| {
+                bytes += r.len() + 8;
+                bytes <= MAX_RESPONSE_BYTES
+            })
+            .cloned()
+            .collect()
+    }
 }
 
 /// The running hostile peer. Dropping it stops the swarm.
@@ -260,8 +300,9 @@ impl HostilePeer {
         self.call(|reply| Command::Publish { data, reply })
     }
 
-    /// Publishes every message of `messages` from inside the peer's loop, as fast as gossip takes
-    /// them: how many it took (the others were refused, say for want of peers).
+    /// Publishes `messages` in order from inside the peer's loop, as fast as gossip takes them,
+    /// stopping at the first it refuses (its queues full, no peer): how many it took. A caller that
+    /// keeps a feed in order floods the rest again later.
     pub fn flood(&self, messages: Vec<Vec<u8>>) -> Result<usize, HostileError> {
         self.call(|reply| Command::Flood { messages, reply })
     }
@@ -269,6 +310,13 @@ impl HostilePeer {
     /// Replaces how `peer`'s sync requests are answered.
     pub fn script(&self, peer: PeerId, script: Script) -> Result<(), HostileError> {
         self.send(Command::Script { peer, script })
+    }
+
+    /// Serves `author`'s feed — `records`, its seq 1, 2, … — to unscripted `Range` requests.
+    pub fn serve(&self, author: AuthorKey, records: Arc<Vec<Vec<u8>>>) -> Result<(), HostileError> {
+        self.send(Command::Serve {
+            feed: Feed { author, records },
+        })
     }
 
     /// Whether `peer` is subscribed to the records topic, as this peer knows.
@@ -345,6 +393,8 @@ async fn run(
     let mut closes: HashMap<PeerId, Vec<oneshot::Sender<()>>> = HashMap::new();
     let mut scripts: HashMap<PeerId, Script> = HashMap::new();
     let mut served: HashMap<PeerId, usize> = HashMap::new();
+    let mut feed: Option<Feed> = None;
+    let mut held = Vec::new();
     loop {
         tokio::select! {
             command = commands.recv() => {
@@ -379,13 +429,14 @@ async fn run(
                         let gossip = &mut swarm.behaviour_mut().gossipsub;
                         let taken = messages
                             .into_iter()
-                            .filter(|m| gossip.publish(topic.clone(), m.clone()).is_ok())
+                            .take_while(|m| gossip.publish(topic.clone(), m.clone()).is_ok())
                             .count();
                         let _ = reply.send(taken);
                     }
                     Command::Script { peer, script } => {
                         scripts.insert(peer, script);
                     }
+                    Command::Serve { feed: f } => feed = Some(f),
                     Command::Subscribed { peer, reply } => {
                         let hash = topic.hash();
                         let subscribed = swarm
@@ -429,12 +480,25 @@ async fn run(
                         SyncRequest::Heads => {
                             Reply::Framed(SyncResponse::Heads(script.heads.clone()).to_cbor())
                         }
-                        SyncRequest::Range { .. } => match script.ranges.pop_front() {
+                        SyncRequest::Range { author, from_seq, max } => match script.ranges.pop_front() {
+                            Some(Reply::Hold) => {
+                                script.ranges.push_front(Reply::Hold);
+                                *served.entry(peer).or_default() += 1;
+                                held.push(channel);
+                                continue;
+                            }
                             Some(reply) => {
                                 *served.entry(peer).or_default() += 1;
                                 reply
                             }
-                            None => Reply::Framed(SyncResponse::Records(Vec::new()).to_cbor()),
+                            None => {
+                                let records = feed
+                                    .as_ref()
+                                    .filter(|f| f.author == author)
+                                    .map(|f| f.range(from_seq, max))
+                                    .unwrap_or_default();
+                                Reply::Framed(SyncResponse::Records(records).to_cbor())
+                            }
                         },
                     };
                     let _ = swarm.behaviour_mut().sync.send_response(channel, reply);

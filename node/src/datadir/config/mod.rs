@@ -91,9 +91,21 @@ pub struct StoreConfig {
     checkpoint_interval: Duration,
     min_free_mib: Option<u64>,
     publish_floor_mib: Option<u64>,
+    max_orphans: u64,
 }
 
+/// Orphans kept by default (all authors; one author gets an eighth).
+pub const DEFAULT_MAX_ORPHANS: u64 = 10_000;
+/// Most orphans a node may be configured to keep.
+const MAX_MAX_ORPHANS: u64 = 1_000_000;
+
 impl StoreConfig {
+    /// Records kept waiting for their predecessors, all authors together (one author may fill an
+    /// eighth).
+    pub fn max_orphans(&self) -> u64 {
+        self.max_orphans
+    }
+
     /// Page cache size in bytes (configured in MiB).
     pub fn cache_capacity_bytes(&self) -> u64 {
         self.cache_capacity_mib * 1024 * 1024
@@ -146,6 +158,7 @@ impl NodeConfig {
                 checkpoint_interval: Duration::from_secs(DEFAULT_CHECKPOINT_INTERVAL_SECS),
                 min_free_mib: None,
                 publish_floor_mib: None,
+                max_orphans: DEFAULT_MAX_ORPHANS,
             },
             taxii: TaxiiConfig::default(),
         }
@@ -279,6 +292,17 @@ impl NodeConfig {
             }
             config.store.cache_capacity_mib = *mib.get_ref();
         }
+        if let Some(n) = file.store.max_orphans {
+            if !(8..=MAX_MAX_ORPHANS).contains(n.get_ref()) {
+                return Err(problem(
+                    n.span(),
+                    format!(
+                        "[store] max_orphans must be between 8 and {MAX_MAX_ORPHANS} (default {DEFAULT_MAX_ORPHANS})"
+                    ),
+                ));
+            }
+            config.store.max_orphans = *n.get_ref();
+        }
         if let Some(secs) = file.store.checkpoint_interval_secs {
             if !(1..=MAX_CHECKPOINT_INTERVAL_SECS).contains(secs.get_ref()) {
                 return Err(problem(
@@ -320,6 +344,9 @@ checkpoint_interval_secs = {interval}
 # again by sync once space returns), below publish_floor_mib it publishes nothing either; reads go on.
 # Default: the larger of 1% of the file system and 256 MiB, and a quarter of that.
 {disk}
+# Records kept waiting for their predecessors (which sync then fetches), all authors together; one
+# author's records may fill an eighth. Default: {DEFAULT_MAX_ORPHANS}.
+{orphans}
 
 [taxii]
 # Consumers: who may read which TLP bands (on /taxii2/, /v1 and the console) without the API token.
@@ -342,6 +369,11 @@ checkpoint_interval_secs = {interval}
                     min.unwrap_or(256),
                     floor.unwrap_or(min.unwrap_or(256) / 4)
                 ),
+            },
+            orphans = if self.store.max_orphans == DEFAULT_MAX_ORPHANS {
+                format!("# max_orphans = {DEFAULT_MAX_ORPHANS}")
+            } else {
+                format!("max_orphans = {}", self.store.max_orphans)
             },
             consumers = consumers::consumers_toml(self.taxii.consumers()),
         )
@@ -394,6 +426,7 @@ struct StoreFile {
     checkpoint_interval_secs: Option<Spanned<u64>>,
     min_free_mib: Option<Spanned<u64>>,
     publish_floor_mib: Option<Spanned<u64>>,
+    max_orphans: Option<Spanned<u64>>,
 }
 
 #[cfg(test)]
@@ -529,6 +562,14 @@ mod tests {
             msg.starts_with("config.toml:3:22: [store] cache_capacity_mib must be"),
             "{msg}"
         );
+        let msg = problem("name = \"n\"\n[store]\nmax_orphans = 3\n");
+        assert!(
+            msg.starts_with("config.toml:3:15: [store] max_orphans must be between 8 and"),
+            "{msg}"
+        );
+        let small = parse("name = \"n\"\n[store]\nmax_orphans = 800\n").unwrap();
+        assert_eq!(small.store().max_orphans(), 800);
+        assert_eq!(parse(&small.to_toml()).unwrap(), small);
         let msg = problem("name = \"\"\n");
         assert!(
             msg.starts_with("config.toml:1:8: name `` must not be empty"),

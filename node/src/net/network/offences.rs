@@ -83,8 +83,9 @@ impl Network {
                 self.sync.want_heads(peer);
             }
         }
-        // Gossip's own verdict: a member below the graylist threshold (invalid messages, mostly)
-        // is banned like one with too many offences.
+        // Gossip's own verdict: a member below the graylist threshold (invalid messages mostly; also
+        // promises of messages it did not deliver, or a send queue it does not drain) is banned like
+        // one with too many offences.
         let graylist = gossip::score_thresholds().graylist_threshold;
         let graylisted: Vec<(PeerId, f64)> = self
             .peers
@@ -98,7 +99,7 @@ impl Network {
             if let Some(length) = self.peers.ban_now(peer, now) {
                 self.metrics.peers_banned.inc();
                 let member = self.member_name(&peer);
-                warn!(peer = %peer, member = member.as_deref().unwrap_or("-"), score, ban_secs = length.as_secs(), "peer's gossip score fell below the graylist threshold (invalid messages): disconnected and refused for a while");
+                warn!(peer = %peer, member = member.as_deref().unwrap_or("-"), score, ban_secs = length.as_secs(), "peer's gossip score fell below the graylist threshold (invalid messages, broken promises or a slow connection): disconnected and refused for a while");
                 self.ban(peer);
             }
         }

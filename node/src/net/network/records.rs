@@ -11,7 +11,7 @@ use tracing::{debug, error, warn};
 
 use super::super::gossip;
 use super::super::intake::Refused;
-use super::super::jobs::{Batch, Facts, GossipItem, Ingested};
+use super::super::jobs::{Batch, Facts, GossipItem, Ingested, PagePart};
 use super::super::metrics::{ReasonLabels, Via, ViaLabels};
 use super::super::own_feed::Verdict;
 use super::super::scheduler::PageVerdict;
@@ -42,7 +42,7 @@ impl Network {
                     data: message.data,
                 };
                 let (id, source) = (message_id, propagation_source);
-                match self.intake.offer(item, author) {
+                match self.intake.offer(item, author, Instant::now()) {
                     Ok(()) => {}
                     Err(Refused::TooLarge) => {
                         // No record is this large: invalid on every node.
@@ -55,6 +55,15 @@ impl Network {
                             .inc();
                         // Rejected: gossipsub's invalid-message penalty (P4) lowers the sender's score.
                         self.report(&id, &source, MessageAcceptance::Reject);
+                    }
+                    Err(Refused::OverBudget) => {
+                        self.metrics.gossip_over_budget.inc();
+                        if let Some(count) =
+                            self.denials.deny((source, "over_budget"), Instant::now())
+                        {
+                            debug!(peer = %source, count, "an author's gossip budget is spent: messages ignored (sync delivers them)");
+                        }
+                        self.report(&id, &source, MessageAcceptance::Ignore);
                     }
                     Err(Refused::Full) => {
                         self.metrics.gossip_dropped.inc();
@@ -132,32 +141,36 @@ impl Network {
                     self.report(&id, &source, acceptance);
                 }
             }
-            Batch::Sync {
-                peer,
-                author,
-                from_seq,
-                target,
-                proof,
-            } => self.on_page(peer, author, from_seq, target, proof, result),
+            Batch::Sync(part) => self.on_page(part, result),
         }
     }
 
-    fn on_page(
-        &mut self,
-        peer: PeerId,
-        author: certnet_protocol::keys::AuthorKey,
-        from_seq: u64,
-        target: Option<u64>,
-        proof: bool,
-        result: Ingested,
-    ) {
+    /// A part of a sync page was ingested. A part that broke a rule or that the store refused ends
+    /// its page (the parts still waiting are dropped); the page's last part settles the fetch.
+    fn on_page(&mut self, part: PagePart, result: Ingested) {
+        let PagePart {
+            peer,
+            author,
+            from_seq,
+            page_from,
+            last,
+            target,
+            proof,
+        } = part;
+        let end_page = |net: &mut Self, stop: bool| {
+            if !last {
+                net.intake.drop_page(&peer, &author, page_from);
+            }
+            let held = net.store.head(&author).map_or(0, |(seq, _)| seq);
+            net.sync.page_done(peer, author, page_from, held, stop)
+        };
         let outcomes = match result {
             Ingested::Violation(why) => {
                 self.metrics.sync_request("range", "invalid");
                 if proof {
                     self.own_feed.proof(peer, None);
                 }
-                self.sync.page_done(peer, author, from_seq, 0, true);
+                end_page(self, true);
                 self.offend(peer, "protocol", &why);
                 return;
             }
@@ -168,7 +181,7 @@ impl Network {
                 if proof {
                     self.own_feed.proof(peer, None);
                 }
-                self.sync.page_done(peer, author, from_seq, 0, true);
+                end_page(self, true);
                 return;
             }
             Ingested::Done(outcomes) => outcomes,
@@ -205,8 +218,10 @@ impl Network {
             self.on_proof(peer, proven_seq.filter(|_| count == 1));
             return;
         }
-        let held = self.store.head(&author).map_or(0, |(seq, _)| seq);
-        match self.sync.page_done(peer, author, from_seq, held, stop) {
+        if !last && !stop {
+            return;
+        }
+        match end_page(self, stop) {
             PageVerdict::Ok => {}
             PageVerdict::Unbacked { claimed, served_to } => self.offend(
                 peer,

@@ -184,6 +184,8 @@ impl Network {
                     peer,
                     author,
                     from_seq,
+                    page_from: from_seq,
+                    last: true,
                     target,
                     proof,
                     records,
