@@ -47,6 +47,19 @@ fn render(status: &StatusResponse, client: &Client) -> String {
         status.store_bytes,
         status.forks.len(),
     );
+    let mib = |b: u64| b / (1024 * 1024);
+    text.push_str(&format!(
+        "\ndisk        {}, {} MiB free",
+        status.disk.state,
+        mib(status.disk.free_bytes)
+    ));
+    if let (Some(watermark), Some(floor)) = (status.disk.watermark_bytes, status.disk.floor_bytes) {
+        text.push_str(&format!(
+            " (records from peers stop below {} MiB, publishes below {} MiB)",
+            mib(watermark),
+            mib(floor)
+        ));
+    }
     for fork in &status.forks {
         text.push_str(&format!(
             "\n  FROZEN {} ({}) signed two records at seq {}",

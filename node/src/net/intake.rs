@@ -7,10 +7,6 @@
 //!   peers and, within a peer, over authors, at most [`MAX_LANE_BATCH`] from one lane, so one
 //!   member's flood — of its own records, or of garbage — delays others' records by at most its
 //!   share, and the batch in progress, which every new message waits for, stays short.
-//! - Gossip of one author from one peer beyond [`GOSSIP_FEED_BUDGET`] is refused unqueued:
-//!   ignored, so not relayed; sync fetches those records at this node's pace. The budget is per
-//!   (peer, claimed author), checked before verification: records forged in another author's name
-//!   spend only the forger's own budget for that author.
 //! - Gossip batches and sync pages alternate when both wait, so a flood never postpones catch-up;
 //!   a page is taken in parts of at most [`MAX_LANE_BATCH`] records (the rest waits at the front,
 //!   with the page's sync slot), so gossip never waits behind a whole page either.
@@ -18,16 +14,13 @@
 //! Pure state: no I/O; the event loop reports the validation results of what it refuses.
 
 use std::collections::{HashMap, VecDeque};
-use std::time::Instant;
 
 use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::record::MAX_RECORD;
 use libp2p::PeerId;
 
 use super::jobs::{GossipItem, SyncPage};
-use super::limits::{
-    Bucket, GOSSIP_FEED_BUDGET, MAX_GOSSIP_BATCH, MAX_INTAKE_BYTES, MAX_LANE_BATCH, MAX_LANE_BYTES,
-};
+use super::limits::{MAX_GOSSIP_BATCH, MAX_INTAKE_BYTES, MAX_LANE_BATCH, MAX_LANE_BYTES};
 
 /// Why a gossip message was not queued.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -36,13 +29,7 @@ pub(crate) enum Refused {
     TooLarge,
     /// Its lane or the intake is full: ignored (sync delivers it later), no penalty.
     Full,
-    /// Its author's gossip budget is spent: ignored (sync delivers it later), no penalty.
-    OverBudget,
 }
-
-/// Most authors whose gossip budgets are tracked; beyond it, full buckets (the same as new ones)
-/// are forgotten.
-const MAX_BUDGETS: usize = 4096;
 
 /// The next work for the store's writer.
 #[derive(Debug)]
@@ -70,7 +57,6 @@ pub(crate) struct Intake {
     bytes: usize,
     pages: VecDeque<SyncPage>,
     gossip_last: bool,
-    budgets: HashMap<(PeerId, AuthorKey), Bucket>,
 }
 
 impl Intake {
@@ -80,7 +66,6 @@ impl Intake {
         &mut self,
         item: GossipItem,
         author: Option<AuthorKey>,
-        now: Instant,
     ) -> Result<(), Refused> {
         let size = item.data.len();
         if size > MAX_RECORD {
@@ -88,18 +73,6 @@ impl Intake {
         }
         if self.bytes + size > MAX_INTAKE_BYTES {
             return Err(Refused::Full);
-        }
-        if let Some(author) = author {
-            if self.budgets.len() >= MAX_BUDGETS {
-                self.budgets.retain(|_, b| !b.is_full(now));
-            }
-            let bucket = self
-                .budgets
-                .entry((item.source, author))
-                .or_insert_with(|| Bucket::new(GOSSIP_FEED_BUDGET, now));
-            if !bucket.take(now) {
-                return Err(Refused::OverBudget);
-            }
         }
         let peer = item.source;
         let lanes = self.lanes.entry(peer).or_default();
@@ -262,16 +235,10 @@ mod tests {
         let mut intake = Intake::default();
         // Peer 1 floods with 1,000 messages of its own author; peers 2 and 3 send one each later.
         for n in 0..1000 {
-            intake
-                .offer(item(1, n, 100), Some(author(1)), Instant::now())
-                .unwrap();
+            intake.offer(item(1, n, 100), Some(author(1))).unwrap();
         }
-        intake
-            .offer(item(2, 5000, 100), Some(author(2)), Instant::now())
-            .unwrap();
-        intake
-            .offer(item(3, 6000, 100), Some(author(3)), Instant::now())
-            .unwrap();
+        intake.offer(item(2, 5000, 100), Some(author(2))).unwrap();
+        intake.offer(item(3, 6000, 100), Some(author(3))).unwrap();
         let first = tags(intake.next());
         // The honest messages are in the first batch, right after one of the flood each, and the
         // flood adds only its share: the batch stays short.
@@ -295,9 +262,7 @@ mod tests {
         for a in 0..40u8 {
             for n in 0..40 {
                 let tag = u32::from(a) * 1000 + n;
-                intake
-                    .offer(item(1, tag, 10), Some(author(a)), Instant::now())
-                    .unwrap();
+                intake.offer(item(1, tag, 10), Some(author(a))).unwrap();
             }
         }
         let first = tags(intake.next());
@@ -311,16 +276,10 @@ mod tests {
     fn authors_share_a_peer_lane_fairly() {
         let mut intake = Intake::default();
         for n in 0..10 {
-            intake
-                .offer(item(1, n, 10), Some(author(9)), Instant::now())
-                .unwrap();
+            intake.offer(item(1, n, 10), Some(author(9))).unwrap();
         }
-        intake
-            .offer(item(1, 100, 10), Some(author(2)), Instant::now())
-            .unwrap();
-        intake
-            .offer(item(1, 200, 10), None, Instant::now())
-            .unwrap();
+        intake.offer(item(1, 100, 10), Some(author(2))).unwrap();
+        intake.offer(item(1, 200, 10), None).unwrap();
         let batch = tags(intake.next());
         assert_eq!(&batch[..3], &[0, 100, 200]);
     }
@@ -329,7 +288,7 @@ mod tests {
     fn sizes_are_checked_before_queuing_and_lanes_are_bounded() {
         let mut intake = Intake::default();
         let why = intake
-            .offer(item(1, 0, MAX_RECORD + 1), Some(author(1)), Instant::now())
+            .offer(item(1, 0, MAX_RECORD + 1), Some(author(1)))
             .unwrap_err();
         assert_eq!(why, Refused::TooLarge);
         assert_eq!(intake.bytes(), 0);
@@ -337,58 +296,18 @@ mod tests {
         let fits = MAX_LANE_BYTES / per;
         for n in 0..fits {
             intake
-                .offer(item(1, n as u32, per), Some(author(1)), Instant::now())
+                .offer(item(1, n as u32, per), Some(author(1)))
                 .unwrap();
         }
-        let why = intake
-            .offer(item(1, 99, per), Some(author(1)), Instant::now())
-            .unwrap_err();
+        let why = intake.offer(item(1, 99, per), Some(author(1))).unwrap_err();
         assert_eq!(why, Refused::Full);
         // Another author's lane of the same peer still has room.
-        intake
-            .offer(item(1, 100, per), Some(author(2)), Instant::now())
-            .unwrap();
+        intake.offer(item(1, 100, per), Some(author(2))).unwrap();
         assert_eq!(intake.bytes(), (fits + 1) * per);
         let dropped = intake.drop_peer(&peer(1));
         assert_eq!(dropped.len(), fits + 1);
         assert_eq!(intake.bytes(), 0);
         assert!(intake.next().is_none());
-    }
-
-    #[test]
-    fn a_peers_gossip_of_one_author_beyond_its_budget_is_refused() {
-        let mut intake = Intake::default();
-        let t0 = Instant::now();
-        let burst = GOSSIP_FEED_BUDGET.burst as u32;
-        for n in 0..burst {
-            intake.offer(item(1, n, 10), Some(author(1)), t0).unwrap();
-        }
-        let why = intake
-            .offer(item(1, burst, 10), Some(author(1)), t0)
-            .unwrap_err();
-        assert_eq!(why, Refused::OverBudget);
-        // Records claiming that author from another peer have their own budget (a forger spends
-        // only its own), as do other authors from the same peer; garbage without an author is not
-        // budgeted here (it fails verification and its sender pays).
-        intake
-            .offer(item(2, 80_000, 10), Some(author(1)), t0)
-            .unwrap();
-        intake
-            .offer(item(1, 90_000, 10), Some(author(2)), t0)
-            .unwrap();
-        intake.offer(item(1, 90_001, 10), None, t0).unwrap();
-        // A second later, the rate's worth again.
-        let later = t0 + std::time::Duration::from_secs(1);
-        let per_sec = GOSSIP_FEED_BUDGET.per_sec as u32;
-        for n in 0..per_sec {
-            intake
-                .offer(item(1, 100_000 + n, 10), Some(author(1)), later)
-                .unwrap();
-        }
-        assert_eq!(
-            intake.offer(item(1, 200_000, 10), Some(author(1)), later),
-            Err(Refused::OverBudget)
-        );
     }
 
     #[test]
@@ -408,9 +327,7 @@ mod tests {
         intake.offer_page(page(1));
         intake.offer_page(page(2));
         for n in 0..1000 {
-            intake
-                .offer(item(1, n, 10), Some(author(1)), Instant::now())
-                .unwrap();
+            intake.offer(item(1, n, 10), Some(author(1))).unwrap();
         }
         let kinds: Vec<&str> = std::iter::from_fn(|| intake.next())
             .take(5)
@@ -440,9 +357,7 @@ mod tests {
             permit: None,
         });
         for n in 0..1000 {
-            intake
-                .offer(item(1, n, 10), Some(author(1)), Instant::now())
-                .unwrap();
+            intake.offer(item(1, n, 10), Some(author(1))).unwrap();
         }
         let mut parts = Vec::new();
         while let Some(work) = intake.next() {

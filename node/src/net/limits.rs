@@ -4,7 +4,7 @@
 //! | what | limit |
 //! |---|---|
 //! | connections | 1 per peer, 16 incoming still handshaking, 64 established incoming, 128 in all; none while the process holds more than [`MAX_PROCESS_MEMORY`] |
-//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author; [`GOSSIP_FEED_BUDGET`] records per author (beyond it, sync fetches them); batches of [`MAX_GOSSIP_BATCH`], [`MAX_LANE_BATCH`] per lane; sync pages ingested in parts of [`MAX_LANE_BATCH`] |
+//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author; records per author and second, gossip and sync together ([`DEFAULT_AUTHOR_BURST`], [`DEFAULT_AUTHOR_RATE`]; beyond it, they wait); batches of [`MAX_GOSSIP_BATCH`], [`MAX_LANE_BATCH`] per lane; sync pages ingested in parts of [`MAX_LANE_BATCH`] |
 //! | sync responses | one frame of `MAX_RESPONSE_BYTES`, decoded without allocating before its counts are checked |
 //! | sync requests served | [`SERVE_PER_PEER`] at once per peer, [`SERVE_TOTAL`] in all; Heads and Range budgets per peer ([`HEADS_BUDGET`], [`RANGE_BUDGET`]) |
 //! | sync requests sent | [`FETCH_PER_PEER`] per peer, [`FETCH_TOTAL`] in all; a timeout is an offence and backs the peer off |
@@ -30,17 +30,14 @@ pub(crate) const MAX_PROCESS_MEMORY: usize = 2 * 1024 * 1024 * 1024;
 pub(crate) const MAX_INTAKE_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of gossip waiting per (peer, author) lane.
 pub(crate) const MAX_LANE_BYTES: usize = 2 * 1024 * 1024;
-/// How many records of one author one peer's gossip delivers: a burst of 1,000, then 100 a second
-/// (far above what a CERT publishes; a bulk import goes beyond it). Beyond the budget a message is
-/// ignored unvalidated — not relayed, no penalty — and the records come by sync, pulled at this
-/// node's pace and ingested in parts between gossip batches. Without it, one member's full-rate
-/// flood of valid records is relayed by every node to every node, and each node spends its CPU
-/// receiving the same records many times over. Per peer, so records forged in another author's
-/// name spend only the forger's budget.
-pub(crate) const GOSSIP_FEED_BUDGET: Budget = Budget {
-    burst: 1_000.0,
-    per_sec: 100.0,
-};
+/// How fast another member's feed may grow at this node, gossip and sync together
+/// ([`super::author_rate`]): a burst of this many records, above a day of a CERT's publishing
+/// (`[p2p] author_burst`)...
+pub const DEFAULT_AUTHOR_BURST: u64 = 500;
+/// ...then this many a second (`[p2p] author_rate`); beyond it the records wait (sync fetches them
+/// as the budget refills), so one member's full-rate flood of valid records costs every node a
+/// bounded share of its CPU and disk.
+pub const DEFAULT_AUTHOR_RATE: u64 = 100;
 /// Most gossip messages in one ingest batch.
 pub(crate) const MAX_GOSSIP_BATCH: usize = 512;
 /// Most messages one (peer, author) lane adds to one batch: a batch is verified and stored as a
@@ -90,11 +87,11 @@ pub(crate) const DENIAL_LOG_INTERVAL: Duration = Duration::from_secs(60);
 
 /// A token bucket's shape: how many at once, and how fast it refills.
 #[derive(Debug, Clone, Copy, PartialEq)]
-pub(crate) struct Budget {
+pub struct Budget {
     /// Capacity.
-    pub(crate) burst: f64,
+    pub burst: f64,
     /// Refill per second.
-    pub(crate) per_sec: f64,
+    pub per_sec: f64,
 }
 
 /// A token bucket.
@@ -121,11 +118,28 @@ impl Bucket {
         self.tokens + elapsed * self.budget.per_sec >= self.budget.burst
     }
 
-    /// Takes one token if there is one.
-    pub(crate) fn take(&mut self, now: Instant) -> bool {
+    /// Tokens available now (none while a debt is being repaid).
+    pub(crate) fn available(&mut self, now: Instant) -> f64 {
+        self.refill(now);
+        self.tokens.max(0.0)
+    }
+
+    /// Spends `count` tokens, going into debt (at most one burst) if there are fewer: what was
+    /// already taken is paid back before anything more is allowed.
+    pub(crate) fn spend(&mut self, count: f64, now: Instant) {
+        self.refill(now);
+        self.tokens = (self.tokens - count).max(-self.budget.burst);
+    }
+
+    fn refill(&mut self, now: Instant) {
         let elapsed = now.saturating_duration_since(self.at).as_secs_f64();
         self.tokens = (self.tokens + elapsed * self.budget.per_sec).min(self.budget.burst);
         self.at = now;
+    }
+
+    /// Takes one token if there is one.
+    pub(crate) fn take(&mut self, now: Instant) -> bool {
+        self.refill(now);
         if self.tokens >= 1.0 {
             self.tokens -= 1.0;
             true

@@ -11,7 +11,8 @@
 //!   - `scheduler`: the sync client (what to ask whom; slots taken when sent; timeouts, backoff);
 //!   - `own_feed`: claims about this node's own feed, counted only once proven;
 //!   - `serving`: which sync requests of peers are served (budgets, slots);
-//!   - `intake`: what the store's writer ingests next (bounded lanes, fair round-robin).
+//!   - `intake`: what the store's writer ingests next (bounded lanes, fair round-robin);
+//!   - [`author_rate`]: how fast another member's feed may grow here (gossip and sync together).
 //! - [`limits`]: every admission limit, token buckets, rate-limited denial logs; `permit`: work slots
 //!   as RAII guards.
 //! - `jobs`: blocking store work run off the event loop (ingest, serving sync, head comparison).
@@ -22,6 +23,7 @@
 //! Invariant: only the event loop ([`crate::node`]) touches the Swarm; store work runs in blocking
 //! tasks whose results come back to the loop.
 
+mod author_rate;
 mod behaviour;
 pub mod blocklist;
 pub mod codec;
@@ -75,6 +77,8 @@ pub struct NetConfig {
     pub block_list: Option<PathBuf>,
     /// Where roster.toml lives, for reloads (`None`: reloads are refused).
     pub roster_file: Option<PathBuf>,
+    /// How fast another member's feed may grow at this node ([`author_rate`]).
+    pub author_budget: limits::Budget,
 }
 
 impl NetConfig {
@@ -87,6 +91,10 @@ impl NetConfig {
             sync_interval: DEFAULT_SYNC_INTERVAL,
             block_list: None,
             roster_file: None,
+            author_budget: limits::Budget {
+                burst: limits::DEFAULT_AUTHOR_BURST as f64,
+                per_sec: limits::DEFAULT_AUTHOR_RATE as f64,
+            },
         }
     }
 
@@ -105,6 +113,10 @@ impl NetConfig {
             .collect::<Result<Vec<_>, _>>()?;
         let mut config = Self::new(listen);
         config.mdns = p2p.mdns();
+        config.author_budget = limits::Budget {
+            burst: p2p.author_burst() as f64,
+            per_sec: p2p.author_rate() as f64,
+        };
         Ok(config)
     }
 }

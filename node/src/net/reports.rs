@@ -19,6 +19,9 @@ pub enum AnnounceOutcome {
     Duplicate,
     /// Every peer's send queue is full: sync delivers it.
     QueuesFull,
+    /// This node publishes faster than the federation's per-author rate (`[p2p] author_rate`):
+    /// not gossiped, so that peers do not count it as a flood; they fetch it by sync.
+    Paced,
     /// Networking is off on this node.
     Offline,
     /// Gossip refused the message (a bug: records always fit).
@@ -33,6 +36,7 @@ impl AnnounceOutcome {
             AnnounceOutcome::NoPeers => "no_peers",
             AnnounceOutcome::Duplicate => "duplicate",
             AnnounceOutcome::QueuesFull => "queues_full",
+            AnnounceOutcome::Paced => "paced",
             AnnounceOutcome::Offline => "offline",
             AnnounceOutcome::Failed(_) => "failed",
         }

@@ -204,12 +204,15 @@ impl Scheduler {
 
     /// The next request to send and its slot, if a peer has one waiting and the limits allow it.
     /// `usable` says whether a peer can be asked now (connected, not blocked, trusted); with `fetch`
-    /// false only heads and proofs go out (the store takes no records from others now).
+    /// false only heads and proofs go out (the store takes no records from others now);
+    /// `allowance` says how many more records of an author the node takes now (a fetch asks for no
+    /// more; an author with none waits).
     pub(crate) fn next(
         &mut self,
         now: Instant,
         fetch: bool,
         usable: impl Fn(&PeerId) -> bool,
+        mut allowance: impl FnMut(&AuthorKey) -> u64,
     ) -> Option<(PeerId, Want, Permit<PeerId>)> {
         // Heads, then proofs: whoever has a slot.
         for _ in 0..self.heads.len() {
@@ -253,6 +256,10 @@ impl Scheduler {
             if fetch.active.is_some() {
                 continue;
             }
+            let allowed = allowance(&author);
+            if allowed == 0 {
+                continue;
+            }
             // The peer that served the last page first, then the others, most records first.
             let last = fetch.last;
             let mut choices: Vec<(PeerId, u64)> = fetch
@@ -273,7 +280,7 @@ impl Scheduler {
                     let want = Want::Range {
                         author,
                         from_seq: have + 1,
-                        target: claimed,
+                        target: claimed.min(have.saturating_add(allowed)),
                     };
                     return Some((peer, want, permit));
                 }
@@ -426,9 +433,33 @@ mod tests {
         true
     }
 
+    fn unlimited(_: &AuthorKey) -> u64 {
+        u64::MAX
+    }
+
+    #[test]
+    fn a_fetch_asks_for_no_more_than_the_authors_allowance() {
+        let t = Instant::now();
+        let mut s = Scheduler::default();
+        s.claim(peer(1), author(9), 100, 10);
+        assert!(
+            s.next(t, true, all, |_| 0).is_none(),
+            "no allowance: it waits"
+        );
+        let (_, want, _permit) = s.next(t, true, all, |_| 3).unwrap();
+        assert_eq!(
+            want.request(&author(0)),
+            SyncRequest::Range {
+                author: author(9),
+                from_seq: 11,
+                max: 3
+            }
+        );
+    }
+
     /// Everything `next` hands out now, permits kept alive.
     fn drain(s: &mut Scheduler, now: Instant) -> Vec<(PeerId, Want, Permit<PeerId>)> {
-        std::iter::from_fn(|| s.next(now, true, all)).collect()
+        std::iter::from_fn(|| s.next(now, true, all, unlimited)).collect()
     }
 
     #[test]
@@ -463,7 +494,7 @@ mod tests {
         let t = Instant::now();
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 10, 0);
-        let (p, want, permit) = s.next(t, true, all).unwrap();
+        let (p, want, permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(p, peer(1));
         // Requests ids come only from a live Behaviour: fake the failure through `release`.
         drop(permit);
@@ -476,9 +507,12 @@ mod tests {
             },
         );
         s.claim(peer(2), author(9), 10, 0);
-        let (p2, _, _permit) = s.next(t, true, all).unwrap();
+        let (p2, _, _permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(p2, peer(2), "the backed-off peer is skipped");
-        assert!(s.next(t, true, all).is_none(), "one fetch per author");
+        assert!(
+            s.next(t, true, all, unlimited).is_none(),
+            "one fetch per author"
+        );
     }
 
     #[test]
@@ -487,7 +521,7 @@ mod tests {
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 1_000_000, 0);
         s.claim(peer(2), author(9), 3, 0);
-        let (p, _, permit) = s.next(t, true, all).unwrap();
+        let (p, _, permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(p, peer(1));
         drop(permit);
         assert_eq!(
@@ -498,7 +532,7 @@ mod tests {
             }
         );
         // The honest peer serves the rest.
-        let (p, want, permit) = s.next(t, true, all).unwrap();
+        let (p, want, permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(
             (p, want),
             (
@@ -516,7 +550,7 @@ mod tests {
             PageVerdict::Ok
         );
         assert!(
-            s.next(t, true, all).is_none(),
+            s.next(t, true, all, unlimited).is_none(),
             "caught up: nothing more to fetch"
         );
     }
@@ -527,13 +561,13 @@ mod tests {
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 11, 0);
         s.claim(peer(2), author(9), 10, 0);
-        let (p, _, permit) = s.next(t, true, all).unwrap();
+        let (p, _, permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(p, peer(1));
         drop(permit);
         // Ten records came back and were all rejected: the store still holds nothing; the bad
         // page is its own offence, not also an unbacked claim.
         assert_eq!(s.page_done(peer(1), author(9), 1, 0, true), PageVerdict::Ok);
-        let (p, want, _permit) = s.next(t, true, all).unwrap();
+        let (p, want, _permit) = s.next(t, true, all, unlimited).unwrap();
         assert_eq!(
             (p, want),
             (

@@ -236,6 +236,8 @@ pub(super) struct Deliveries {
     pub(super) each: Vec<f64>,
     /// Per record that reached every other node: the slowest of them.
     pub(super) every: Vec<f64>,
+    /// `every` with when its publish was sent (µs since the epoch), in the order of `acked`.
+    pub(super) every_at: Vec<(u64, f64)>,
     /// Per record: stored on the node that published it.
     pub(super) origin: Vec<f64>,
     /// (record, other node) pairs that arrived.
@@ -272,6 +274,7 @@ impl Deliveries {
             }
             if complete && let Some(w) = worst {
                 d.every.push(w);
+                d.every_at.push((sent.sent_us, w));
             }
         }
         d
@@ -309,6 +312,7 @@ fn fill(
         origin,
         delivered,
         expected,
+        ..
     } = deliveries;
     let acks: Vec<f64> = acked
         .iter()

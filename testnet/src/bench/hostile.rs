@@ -46,6 +46,9 @@ use crate::error::Error;
 use crate::federation::Federation;
 use crate::hostile::{self, HostileError, HostilePeer, Member, Reply, Script};
 
+/// Publishes this long after the flood began count as its steady state (the flooder's burst is
+/// taken by then).
+const STEADY_AFTER: Duration = Duration::from_secs(5);
 /// How long after a phase's last publish every node may take to hold its records.
 const GRACE: Duration = Duration::from_secs(60);
 /// How long the hostile peer may take to connect and see the nodes subscribed.
@@ -357,7 +360,12 @@ fn run_phase(
     let stop = AtomicBool::new(false);
     let stop_at = Instant::now() + load.duration + Duration::from_secs(30);
     let (sent, volume) = std::thread::scope(|scope| {
-        let attacker = prepared.as_ref().map(|p| scope.spawn(|| p.run(fed, &stop)));
+        let attacker = prepared.as_ref().map(|p| {
+            scope.spawn(|| {
+                crate::hostile::yield_cpu_to_the_nodes();
+                p.run(fed, &stop)
+            })
+        });
         let sent = gossip::send_load(
             clients,
             load.total,
@@ -650,6 +658,7 @@ fn hold_sockets(addrs: &[(String, u16)], stop: &AtomicBool) -> u64 {
 fn fill(report: &mut Report, phases: &[Phase], logs: &[HashMap<String, u64>]) {
     let mut quiet: Option<Summary> = None;
     let mut lines = Vec::new();
+    let mut timeline = Vec::new();
     for phase in phases {
         let key = phase.key();
         let label = phase.label();
@@ -772,6 +781,28 @@ fn fill(report: &mut Report, phases: &[Phase], logs: &[HashMap<String, u64>]) {
                         );
                     }
                 }
+                // The same records without those published while every node took the flooder's
+                // burst (`[p2p] author_burst`): the flood's steady state.
+                let start = d.every_at.iter().map(|(at, _)| *at).min().unwrap_or(0);
+                let after: Vec<f64> = d
+                    .every_at
+                    .iter()
+                    .filter(|(at, _)| at - start >= STEADY_AFTER.as_micros() as u64)
+                    .map(|(_, l)| *l)
+                    .collect();
+                if let (Some(q), Some(f)) = (quiet, Summary::of(&after)) {
+                    let secs = STEADY_AFTER.as_secs();
+                    for (p, qv, fv) in [("p50", q.p50, f.p50), ("p99", q.p99, f.p99)] {
+                        report.figure(
+                            &format!("flood_steady_vs_quiet_{p}"),
+                            &format!(
+                                "flood from {secs} s on / quiet, honest publish → every node {p}"
+                            ),
+                            fv / qv.max(1e-9),
+                            "×",
+                        );
+                    }
+                }
             }
             Some(Attack::TinyItems) => {
                 if let Some(g) = growth {
@@ -800,6 +831,17 @@ fn fill(report: &mut Report, phases: &[Phase], logs: &[HashMap<String, u64>]) {
             }
             Some(_) => {}
         }
+        let start = d.every_at.iter().map(|(at, _)| *at).min().unwrap_or(0);
+        let mut over_time: Vec<(f64, f64)> = d
+            .every_at
+            .iter()
+            .map(|(at, l)| ((at - start) as f64 / 1e6, *l))
+            .collect();
+        over_time.sort_by(|a, b| a.0.total_cmp(&b.0));
+        timeline.push(Line {
+            label: label.to_string(),
+            points: over_time,
+        });
         lines.push(Line {
             label: format!("{label} (n = {})", d.every.len()),
             points: cdf(&d.every, CDF_POINTS)
@@ -816,9 +858,19 @@ fn fill(report: &mut Report, phases: &[Phase], logs: &[HashMap<String, u64>]) {
         x_log: true,
         lines,
     });
+    report.series.push(Series {
+        name: "hostile-latency-over-time".into(),
+        title: "honest publish → every node, over each phase".into(),
+        x_label: "seconds since the phase's first publish".into(),
+        y_label: "latency (ms)".into(),
+        x_log: false,
+        lines: timeline,
+    });
     report.note(
         "each attack is made by its own roster member (CERT-EVIL-…), a bare libp2p peer driven by \
-         the benchmark; the honest load is the same in every phase; latency = the receiving node's \
+         the benchmark, its threads at nice 19 (it stands in for a machine of its own: on one \
+         machine it takes the CPU the nodes leave idle; it still sends as fast as it can, see \
+         `messages the attacker got out`); the honest load is the same in every phase; latency = the receiving node's \
          added_us minus the time the benchmark sent POST /v1/records (one machine, one clock); \
          peak RSS growth = VmHWM at the phase's end minus VmRSS at its start (peak reset through \
          /proc/PID/clear_refs)",

@@ -191,3 +191,21 @@ pub fn tiny_items_response() -> Vec<u8> {
     }
     body
 }
+
+/// Lowers the calling thread to the lowest CPU priority (nice 19), best effort: a hostile member
+/// stands in for a machine of its own, so on one machine it should take only the CPU the honest
+/// nodes leave idle, not slow them down by competing for the cores (which no node-side defence can
+/// prevent). It still sends as fast as its libp2p stack allows; the reports count what got out.
+pub fn yield_cpu_to_the_nodes() {
+    let Ok(me) = std::fs::read_link("/proc/thread-self") else {
+        return;
+    };
+    let Some(tid) = me.file_name().and_then(|t| t.to_str()).map(str::to_owned) else {
+        return;
+    };
+    let _ = std::process::Command::new("renice")
+        .args(["-n", "19", "-p", &tid])
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .status();
+}

@@ -253,6 +253,7 @@ impl HostilePeer {
             .map_err(|e| setup("subscribe", &e))?;
         let (commands, rx) = mpsc::unbounded_channel();
         let thread = std::thread::spawn(move || {
+            super::yield_cpu_to_the_nodes();
             runtime.block_on(run(swarm, topic, rx));
         });
         Ok(Self {

@@ -23,6 +23,7 @@ pub use edit::{ConsumerEditError, add_consumer, remove_consumer};
 use crate::datadir::fsutil;
 use crate::datadir::tomlfile::{FileProblem, quote};
 use crate::membership::MemberName;
+use crate::net::limits::{DEFAULT_AUTHOR_BURST, DEFAULT_AUTHOR_RATE};
 
 /// Default libp2p listen addresses: TCP and QUIC on port 4471, all interfaces.
 pub const DEFAULT_P2P_LISTEN: [&str; 2] =
@@ -33,6 +34,7 @@ pub const DEFAULT_CACHE_CAPACITY_MIB: u64 = 64;
 pub const DEFAULT_CHECKPOINT_INTERVAL_SECS: u64 = 60;
 
 const MAX_CACHE_CAPACITY_MIB: u64 = 1024 * 1024;
+const MAX_AUTHOR_BUDGET: u64 = 10_000_000;
 const MAX_CHECKPOINT_INTERVAL_SECS: u64 = 24 * 60 * 60;
 
 /// Why the configuration could not be read or written.
@@ -70,6 +72,8 @@ pub enum ConfigError {
 pub struct P2pConfig {
     listen: Vec<String>,
     mdns: bool,
+    author_burst: u64,
+    author_rate: u64,
 }
 
 impl P2pConfig {
@@ -81,6 +85,16 @@ impl P2pConfig {
     /// Whether mDNS discovery is on (for labs; off by default).
     pub fn mdns(&self) -> bool {
         self.mdns
+    }
+
+    /// Records of another member this node takes at once (gossip and sync together).
+    pub fn author_burst(&self) -> u64 {
+        self.author_burst
+    }
+
+    /// Records of another member this node takes per second after the burst.
+    pub fn author_rate(&self) -> u64 {
+        self.author_rate
     }
 }
 
@@ -152,6 +166,8 @@ impl NodeConfig {
             p2p: P2pConfig {
                 listen: DEFAULT_P2P_LISTEN.iter().map(|s| (*s).to_owned()).collect(),
                 mdns: false,
+                author_burst: DEFAULT_AUTHOR_BURST,
+                author_rate: DEFAULT_AUTHOR_RATE,
             },
             store: StoreConfig {
                 cache_capacity_mib: DEFAULT_CACHE_CAPACITY_MIB,
@@ -280,6 +296,32 @@ impl NodeConfig {
         if let Some(mdns) = file.p2p.mdns {
             config.p2p.mdns = mdns;
         }
+        for (value, key, default, field) in [
+            (
+                &file.p2p.author_burst,
+                "author_burst",
+                DEFAULT_AUTHOR_BURST,
+                &mut config.p2p.author_burst,
+            ),
+            (
+                &file.p2p.author_rate,
+                "author_rate",
+                DEFAULT_AUTHOR_RATE,
+                &mut config.p2p.author_rate,
+            ),
+        ] {
+            if let Some(n) = value {
+                if !(1..=MAX_AUTHOR_BUDGET).contains(n.get_ref()) {
+                    return Err(problem(
+                        n.span(),
+                        format!(
+                            "[p2p] {key} must be between 1 and {MAX_AUTHOR_BUDGET} (default {default})"
+                        ),
+                    ));
+                }
+                *field = *n.get_ref();
+            }
+        }
 
         if let Some(mib) = file.store.cache_capacity_mib {
             if !(1..=MAX_CACHE_CAPACITY_MIB).contains(mib.get_ref()) {
@@ -334,6 +376,11 @@ name = {name}
 listen = [{p2p_listen}]
 # Discover peers on the local network with mDNS: for labs only. Default: false.
 mdns = {mdns}
+# How fast another member's records are taken, gossip and sync together: author_burst at once, then
+# author_rate a second; beyond it they wait and come as the budget refills (so one compromised
+# member's flood costs this node a bounded share). Raise both on every node before a planned bulk
+# import. Defaults: {DEFAULT_AUTHOR_BURST} and {DEFAULT_AUTHOR_RATE}.
+{author_budget}
 
 [store]
 # Memory for the record store's page cache, in MiB. Default: {DEFAULT_CACHE_CAPACITY_MIB}.
@@ -360,6 +407,18 @@ checkpoint_interval_secs = {interval}
             quic = DEFAULT_P2P_LISTEN[1],
             p2p_listen = p2p_listen.join(", "),
             mdns = self.p2p.mdns,
+            author_budget = if (self.p2p.author_burst, self.p2p.author_rate)
+                == (DEFAULT_AUTHOR_BURST, DEFAULT_AUTHOR_RATE)
+            {
+                format!(
+                    "# author_burst = {DEFAULT_AUTHOR_BURST}\n# author_rate = {DEFAULT_AUTHOR_RATE}"
+                )
+            } else {
+                format!(
+                    "author_burst = {}\nauthor_rate = {}",
+                    self.p2p.author_burst, self.p2p.author_rate
+                )
+            },
             cache = self.store.cache_capacity_mib,
             interval = self.store.checkpoint_interval.as_secs(),
             disk = match (self.store.min_free_mib, self.store.publish_floor_mib) {
@@ -417,6 +476,8 @@ struct ConfigFile {
 struct P2pFile {
     listen: Option<Vec<Spanned<String>>>,
     mdns: Option<bool>,
+    author_burst: Option<Spanned<u64>>,
+    author_rate: Option<Spanned<u64>>,
 }
 
 #[derive(Deserialize, Default)]
@@ -570,6 +631,18 @@ mod tests {
         let small = parse("name = \"n\"\n[store]\nmax_orphans = 800\n").unwrap();
         assert_eq!(small.store().max_orphans(), 800);
         assert_eq!(parse(&small.to_toml()).unwrap(), small);
+        let msg = problem("name = \"n\"\n[p2p]\nauthor_rate = 0\n");
+        assert!(
+            msg.starts_with("config.toml:3:15: [p2p] author_rate must be between 1 and"),
+            "{msg}"
+        );
+        let bulk =
+            parse("name = \"n\"\n[p2p]\nauthor_burst = 50000\nauthor_rate = 1000\n").unwrap();
+        assert_eq!(
+            (bulk.p2p().author_burst(), bulk.p2p().author_rate()),
+            (50_000, 1_000)
+        );
+        assert_eq!(parse(&bulk.to_toml()).unwrap(), bulk);
         let msg = problem("name = \"\"\n");
         assert!(
             msg.starts_with("config.toml:1:8: name `` must not be empty"),

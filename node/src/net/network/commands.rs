@@ -20,6 +20,15 @@ use crate::membership::{MemberName, Roster};
 impl Network {
     /// Publishes one of this node's records, already durably stored.
     pub(crate) fn announce(&mut self, bytes: Vec<u8>) -> AnnounceOutcome {
+        if !self.author_rates.pace_own(std::time::Instant::now()) {
+            self.metrics
+                .gossip_published
+                .get_or_create(&super::super::metrics::PublishLabels {
+                    result: AnnounceOutcome::Paced.label(),
+                })
+                .inc();
+            return AnnounceOutcome::Paced;
+        }
         let result = self
             .swarm
             .behaviour_mut()

@@ -36,6 +36,7 @@ use tokio::sync::oneshot;
 use tokio::task::{Id as TaskId, JoinError, JoinSet};
 use tracing::error;
 
+use super::author_rate::AuthorRates;
 use super::behaviour::{Behaviour, BehaviourEvent, build_swarm, kad_protocol};
 use super::intake::{Intake, Work};
 use super::jobs::{self, JobDone};
@@ -115,6 +116,7 @@ pub(crate) struct Network {
     own_feed: OwnFeed,
     serving: ServeLimiter,
     intake: Intake,
+    author_rates: AuthorRates,
     /// The store's writer: one ingest job at a time.
     writer: KeyedSlots<()>,
     denials: DenialLog<(PeerId, &'static str)>,
@@ -262,6 +264,7 @@ impl Network {
             kad_protocol: kad_protocol(&net)?,
             net,
             next_sync_round: now + config.sync_interval,
+            author_rates: AuthorRates::new(own, config.author_budget),
             config,
             metrics,
             peers: PeerTable::default(),
@@ -341,8 +344,13 @@ impl Network {
         // While the disk is low, records from others are refused: fetch none (heads still flow).
         let fetch = self.store.disk_state() == DiskState::Ok;
         loop {
-            let Some((peer, want, permit)) = self.sync.next(now, fetch, |p| usable.contains(p))
-            else {
+            let rates = &mut self.author_rates;
+            let Some((peer, want, permit)) = self.sync.next(
+                now,
+                fetch,
+                |p| usable.contains(p),
+                |a| rates.allowance(a, now),
+            ) else {
                 break;
             };
             let request = want.request(&self.own);

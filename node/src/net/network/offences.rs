@@ -46,6 +46,7 @@ impl Network {
         let _ = self.swarm.disconnect_peer_id(peer);
         self.sync.peer_gone(&peer);
         self.own_feed.peer_gone(&peer);
+        self.author_rates.peer_gone(&peer);
         for item in self.intake.drop_peer(&peer) {
             self.report(
                 &item.id,

@@ -42,7 +42,27 @@ impl Network {
                     data: message.data,
                 };
                 let (id, source) = (message_id, propagation_source);
-                match self.intake.offer(item, author, Instant::now()) {
+                let now = Instant::now();
+                if let Some(author) = &author
+                    && self.author_rates.allowance(author, now) == 0
+                {
+                    // The author's feed grows faster than this node takes it: sync fetches the
+                    // rest as its budget refills.
+                    self.metrics.gossip_over_budget.inc();
+                    if let Some(count) = self.denials.deny((source, "over_budget"), now) {
+                        debug!(peer = %source, count, "an author's records come faster than its budget: gossip ignored (sync fetches them)");
+                    }
+                    self.report(&id, &source, MessageAcceptance::Ignore);
+                    if self.author_rates.over_budget_from(source, now) {
+                        self.offend(
+                            source,
+                            "flood",
+                            "sends an author's records far faster than [p2p] author_rate",
+                        );
+                    }
+                    return;
+                }
+                match self.intake.offer(item, author) {
                     Ok(()) => {}
                     Err(Refused::TooLarge) => {
                         // No record is this large: invalid on every node.
@@ -55,15 +75,6 @@ impl Network {
                             .inc();
                         // Rejected: gossipsub's invalid-message penalty (P4) lowers the sender's score.
                         self.report(&id, &source, MessageAcceptance::Reject);
-                    }
-                    Err(Refused::OverBudget) => {
-                        self.metrics.gossip_over_budget.inc();
-                        if let Some(count) =
-                            self.denials.deny((source, "over_budget"), Instant::now())
-                        {
-                            debug!(peer = %source, count, "an author's gossip budget is spent: messages ignored (sync delivers them)");
-                        }
-                        self.report(&id, &source, MessageAcceptance::Ignore);
                     }
                     Err(Refused::Full) => {
                         self.metrics.gossip_dropped.inc();
@@ -255,6 +266,11 @@ impl Network {
 
     /// Logs and counts one record's outcome.
     fn account(&mut self, via: Via, peer: PeerId, outcome: &Outcome, facts: Option<Facts>) {
+        if let (Outcome::Stored(Ingest::Appended { .. } | Ingest::Orphan { .. }), Some(f)) =
+            (outcome, facts)
+        {
+            self.author_rates.spend(&f.author, 1, Instant::now());
+        }
         match outcome {
             Outcome::Stored(Ingest::Appended { unblocked, .. }) => {
                 self.metrics
