@@ -1,16 +1,22 @@
-//! How fast another member's feed may grow at this node, gossip and sync together.
+//! How fast a member's own node may push that member's records to this node, gossip and sync
+//! together.
 //!
 //! Each other author has a token bucket (`[p2p] author_burst` records at once, then
-//! `author_rate` a second). A record of that author that the store takes (appended or kept as an
-//! orphan) spends a token; records that fail verification spend nothing, so records forged in an
-//! author's name cannot use up its budget. While an author has no token left, its gossip is ignored
-//! unvalidated (not relayed, no penalty) and sync asks for no more of its records than it has tokens
-//! for; the rest waits, none is lost: sync fetches it as the bucket refills.
+//! `author_rate` a second), spent by records of that author that arrive from a node of the same
+//! member (its PeerIds in the roster) and that the store takes (appended or kept as an orphan);
+//! records that fail verification spend nothing. While an author has no token left, gossip of its
+//! records from its own node is ignored unvalidated (not relayed, no penalty) and sync asks its own
+//! node for no more of them than there are tokens; the rest waits, none is lost: sync fetches it as
+//! the bucket refills.
 //!
-//! Peers keep to the same budget: a node gossips its own records at most at that rate (the rest
-//! its peers fetch by sync), and a node relays only records it took. So a peer whose messages
-//! keep coming past an author's budget — beyond [`SENDER_TOLERANCE`] times it — floods: each such
-//! message is an offence, and repeated offences ban it. Set the same budget on every node.
+//! Records relayed or served by other members are not counted: each of them took the author's
+//! records at the same bounded rate, so a flood spreads no faster than the budget, while a node
+//! catching up after downtime fetches a large backlog from the others at full speed.
+//!
+//! A node keeps to the budget it asks of others: it gossips its own records at most at that rate
+//! (the rest its peers fetch by sync). So an author's node whose messages keep coming past the
+//! budget — beyond [`SENDER_TOLERANCE`] times it — floods: each such message is an offence, and
+//! repeated offences ban it. Set the same budget on every node.
 //!
 //! Without it, one compromised member publishing valid records at full rate makes every node
 //! verify, store and relay them as fast as its CPU allows, and the honest members' records wait

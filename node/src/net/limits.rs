@@ -4,7 +4,7 @@
 //! | what | limit |
 //! |---|---|
 //! | connections | 1 per peer, 16 incoming still handshaking, 64 established incoming, 128 in all; none while the process holds more than [`MAX_PROCESS_MEMORY`] |
-//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author; records per author and second, gossip and sync together ([`DEFAULT_AUTHOR_BURST`], [`DEFAULT_AUTHOR_RATE`]; beyond it, they wait); batches of [`MAX_GOSSIP_BATCH`], [`MAX_LANE_BATCH`] per lane; sync pages ingested in parts of [`MAX_LANE_BATCH`] |
+//! | gossip intake | messages over [`certnet_protocol::record::MAX_RECORD`] refused before queuing; [`MAX_INTAKE_BYTES`] queued in all, [`MAX_LANE_BYTES`] per peer and author; records per author and second from the author's own node, gossip and sync together ([`DEFAULT_AUTHOR_BURST`], [`DEFAULT_AUTHOR_RATE`]; beyond it, they wait); batches of [`MAX_GOSSIP_BATCH`], [`MAX_LANE_BATCH`] per lane; sync pages ingested in parts of [`MAX_LANE_BATCH`] |
 //! | sync responses | one frame of `MAX_RESPONSE_BYTES`, decoded without allocating before its counts are checked |
 //! | sync requests served | [`SERVE_PER_PEER`] at once per peer, [`SERVE_TOTAL`] in all; Heads and Range budgets per peer ([`HEADS_BUDGET`], [`RANGE_BUDGET`]) |
 //! | sync requests sent | [`FETCH_PER_PEER`] per peer, [`FETCH_TOTAL`] in all; a timeout is an offence and backs the peer off |
@@ -30,7 +30,7 @@ pub(crate) const MAX_PROCESS_MEMORY: usize = 2 * 1024 * 1024 * 1024;
 pub(crate) const MAX_INTAKE_BYTES: usize = 32 * 1024 * 1024;
 /// Bytes of gossip waiting per (peer, author) lane.
 pub(crate) const MAX_LANE_BYTES: usize = 2 * 1024 * 1024;
-/// How fast another member's feed may grow at this node, gossip and sync together
+/// How fast a member's own node may push its records to this node, gossip and sync together
 /// ([`super::author_rate`]): a burst of this many records, above a day of a CERT's publishing
 /// (`[p2p] author_burst`)...
 pub const DEFAULT_AUTHOR_BURST: u64 = 500;

@@ -205,14 +205,14 @@ impl Scheduler {
     /// The next request to send and its slot, if a peer has one waiting and the limits allow it.
     /// `usable` says whether a peer can be asked now (connected, not blocked, trusted); with `fetch`
     /// false only heads and proofs go out (the store takes no records from others now);
-    /// `allowance` says how many more records of an author the node takes now (a fetch asks for no
-    /// more; an author with none waits).
+    /// `allowance` says how many more records of an author the node takes now from a peer (a fetch
+    /// asks for no more; a peer with none is not asked).
     pub(crate) fn next(
         &mut self,
         now: Instant,
         fetch: bool,
         usable: impl Fn(&PeerId) -> bool,
-        mut allowance: impl FnMut(&AuthorKey) -> u64,
+        mut allowance: impl FnMut(&PeerId, &AuthorKey) -> u64,
     ) -> Option<(PeerId, Want, Permit<PeerId>)> {
         // Heads, then proofs: whoever has a slot.
         for _ in 0..self.heads.len() {
@@ -256,10 +256,6 @@ impl Scheduler {
             if fetch.active.is_some() {
                 continue;
             }
-            let allowed = allowance(&author);
-            if allowed == 0 {
-                continue;
-            }
             // The peer that served the last page first, then the others, most records first.
             let last = fetch.last;
             let mut choices: Vec<(PeerId, u64)> = fetch
@@ -271,6 +267,10 @@ impl Scheduler {
             choices.sort_by_key(|(p, c)| (Some(*p) != last, std::cmp::Reverse(*c)));
             for (peer, claimed) in choices {
                 if !usable(&peer) || self.backing_off(&peer, now) {
+                    continue;
+                }
+                let allowed = allowance(&peer, &author);
+                if allowed == 0 {
                     continue;
                 }
                 if let Some(permit) = self.slots.try_take(&peer) {
@@ -433,20 +433,25 @@ mod tests {
         true
     }
 
-    fn unlimited(_: &AuthorKey) -> u64 {
+    fn unlimited(_: &PeerId, _: &AuthorKey) -> u64 {
         u64::MAX
     }
 
+    /// Everything `next` hands out now, permits kept alive.
+    fn drain(s: &mut Scheduler, now: Instant) -> Vec<(PeerId, Want, Permit<PeerId>)> {
+        std::iter::from_fn(|| s.next(now, true, all, unlimited)).collect()
+    }
+
     #[test]
-    fn a_fetch_asks_for_no_more_than_the_authors_allowance() {
+    fn a_fetch_asks_a_peer_for_no_more_than_its_allowance() {
         let t = Instant::now();
         let mut s = Scheduler::default();
         s.claim(peer(1), author(9), 100, 10);
         assert!(
-            s.next(t, true, all, |_| 0).is_none(),
+            s.next(t, true, all, |_, _| 0).is_none(),
             "no allowance: it waits"
         );
-        let (_, want, _permit) = s.next(t, true, all, |_| 3).unwrap();
+        let (_, want, _permit) = s.next(t, true, all, |_, _| 3).unwrap();
         assert_eq!(
             want.request(&author(0)),
             SyncRequest::Range {
@@ -457,9 +462,30 @@ mod tests {
         );
     }
 
-    /// Everything `next` hands out now, permits kept alive.
-    fn drain(s: &mut Scheduler, now: Instant) -> Vec<(PeerId, Want, Permit<PeerId>)> {
-        std::iter::from_fn(|| s.next(now, true, all, unlimited)).collect()
+    #[test]
+    fn a_peer_without_allowance_is_passed_over_for_one_with() {
+        let t = Instant::now();
+        let mut s = Scheduler::default();
+        s.claim(peer(1), author(9), 100, 10);
+        s.claim(peer(2), author(9), 50, 10);
+        // peer 1 (the author's own node, say) has no allowance left; peer 2 relays.
+        let (p, want, _permit) = s
+            .next(
+                t,
+                true,
+                all,
+                |p, _| if *p == peer(1) { 0 } else { u64::MAX },
+            )
+            .unwrap();
+        assert_eq!(p, peer(2));
+        assert_eq!(
+            want,
+            Want::Range {
+                author: author(9),
+                from_seq: 11,
+                target: 50
+            }
+        );
     }
 
     #[test]

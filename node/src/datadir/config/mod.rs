@@ -376,10 +376,12 @@ name = {name}
 listen = [{p2p_listen}]
 # Discover peers on the local network with mDNS: for labs only. Default: false.
 mdns = {mdns}
-# How fast another member's records are taken, gossip and sync together: author_burst at once, then
-# author_rate a second; beyond it they wait and come as the budget refills (so one compromised
-# member's flood costs this node a bounded share). Raise both on every node before a planned bulk
-# import. Defaults: {DEFAULT_AUTHOR_BURST} and {DEFAULT_AUTHOR_RATE}.
+# How fast a member's own node may push its records here, gossip and sync together: author_burst at
+# once, then author_rate a second; beyond it they wait and come as the budget refills (so one
+# compromised member's flood costs this node a bounded share). Records relayed by other members are
+# not counted (they took them at this rate), so catching up after downtime stays fast. This node
+# gossips its own records at the same rate. Raise both on every node before a planned bulk import.
+# Defaults: {DEFAULT_AUTHOR_BURST} and {DEFAULT_AUTHOR_RATE}.
 {author_budget}
 
 [store]

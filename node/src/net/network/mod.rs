@@ -325,6 +325,15 @@ impl Network {
     }
 
     /// Whether `peer` may be asked for records now.
+    /// Whether `peer` is a node of the member whose author key is `author`: the link on which the
+    /// author budget applies (others relay only what they took).
+    fn is_authors_own_node(&self, peer: &PeerId, author: &AuthorKey) -> bool {
+        self.roster
+            .get()
+            .member_by_peer(peer)
+            .is_some_and(|m| m.author_key() == author)
+    }
+
     fn trusted(&self, peer: &PeerId, now: Instant) -> bool {
         self.peers.is_connected(peer)
             && !self.blocked.contains(peer)
@@ -345,11 +354,21 @@ impl Network {
         let fetch = self.store.disk_state() == DiskState::Ok;
         loop {
             let rates = &mut self.author_rates;
+            let roster = self.roster.get();
             let Some((peer, want, permit)) = self.sync.next(
                 now,
                 fetch,
                 |p| usable.contains(p),
-                |a| rates.allowance(a, now),
+                |p, a| {
+                    if roster
+                        .member_by_peer(p)
+                        .is_some_and(|m| m.author_key() == a)
+                    {
+                        rates.allowance(a, now)
+                    } else {
+                        u64::MAX
+                    }
+                },
             ) else {
                 break;
             };

@@ -44,10 +44,11 @@ impl Network {
                 let (id, source) = (message_id, propagation_source);
                 let now = Instant::now();
                 if let Some(author) = &author
+                    && self.is_authors_own_node(&source, author)
                     && self.author_rates.allowance(author, now) == 0
                 {
-                    // The author's feed grows faster than this node takes it: sync fetches the
-                    // rest as its budget refills.
+                    // The author's node pushes its feed faster than this node takes it: sync
+                    // fetches the rest as the budget refills.
                     self.metrics.gossip_over_budget.inc();
                     if let Some(count) = self.denials.deny((source, "over_budget"), now) {
                         debug!(peer = %source, count, "an author's records come faster than its budget: gossip ignored (sync fetches them)");
@@ -268,6 +269,7 @@ impl Network {
     fn account(&mut self, via: Via, peer: PeerId, outcome: &Outcome, facts: Option<Facts>) {
         if let (Outcome::Stored(Ingest::Appended { .. } | Ingest::Orphan { .. }), Some(f)) =
             (outcome, facts)
+            && self.is_authors_own_node(&peer, &f.author)
         {
             self.author_rates.spend(&f.author, 1, Instant::now());
         }
