@@ -189,15 +189,35 @@ fn two_operators_federate_by_hand_then_block_unblock_and_remove() {
     });
     let text = a.ok(&["peers"]);
     assert!(text.contains(&b_name) && text.contains(&b_peer), "{text}");
+    let status = a.ok(&["status"]);
+    assert!(
+        status.contains("members     1 of 1 others connected"),
+        "{status}"
+    );
 
     // Block and unblock (what the testnet uses for partitions).
     let blocked = a.json(&["peers", "block", &b_peer, "--json"]);
     assert_eq!(blocked["changed"], true);
     a.until("B dropped", || a.connected().is_empty().then_some(()));
+    let status = a.ok(&["status"]);
+    assert!(
+        status.contains(&format!(
+            "members     0 of 1 others connected (not connected: {b_name})"
+        )),
+        "{status}"
+    );
     assert_eq!(a.json(&["peers", "--json"])["blocked"][0], b_peer.as_str());
-    let again = a.ok(&["peers", "block", &b_peer]);
+    // A member's name works wherever a PeerId does; an unknown one lists the members.
+    let again = a.ok(&["peers", "block", &b_name]);
     assert!(again.contains("already blocked"), "{again}");
-    a.ok(&["peers", "unblock", &b_peer]);
+    let unknown = a.certnet(&["peers", "block", "CERT-NOBODY"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&unknown.stderr);
+    assert!(
+        stderr.contains("neither a PeerId nor a member") && stderr.contains(&b_name),
+        "{stderr}"
+    );
+    a.ok(&["peers", "unblock", &b_name]);
     a.until("B back", || {
         (a.connected() == [b_peer.clone()]).then_some(())
     });
@@ -217,8 +237,8 @@ fn two_operators_federate_by_hand_then_block_unblock_and_remove() {
     let own = a.certnet(&["roster", "remove", &a_name]);
     assert_eq!(own.status.code(), Some(2));
 
-    // Removing B and reloading cuts it off without a restart.
-    a.ok(&["roster", "remove", &b_name]);
+    // Removing B and reloading cuts it off without a restart (`--name`, as `roster add` takes it).
+    a.ok(&["roster", "remove", "--name", &b_name]);
     let change = a.json(&["roster", "reload", "--json"]);
     assert_eq!(change["removed"][0], b_name.as_str());
     assert_eq!(change["disconnected"][0], b_peer.as_str());

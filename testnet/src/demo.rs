@@ -1,4 +1,4 @@
-//! `certnet-testnet demo`: a guided few-minute tour of a five-CERT federation on real processes —
+//! `certnet-testnet demo`: a guided tour of a five-CERT federation on real processes —
 //! incidents from several CERTs, a partition and its heal, an update and a revocation propagating,
 //! an export verified offline, a tampered copy rejected. Every step is checked (the demo fails
 //! loudly, naming the step, when something does not hold) and narrated through a callback, so the
@@ -273,7 +273,8 @@ pub fn run(config: &DemoConfig, say: Say<'_>) -> Result<(), DemoError> {
     say(
         "\nDone: records from three CERTs reached every node, survived a partition, an update and \
          a revocation propagated, and an auditor verified CERT-05's log offline and caught the \
-         tampered copy. No node process is left running.",
+         tampered copy. No node process is left running; the files named above are in the work \
+         directory, which is removed now unless the demo runs with --keep.",
     );
     Ok(())
 }

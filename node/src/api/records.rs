@@ -235,9 +235,14 @@ pub(super) async fn list(
         author,
         kind: query
             .kind
-            .map(|k| Kind::from_str(&k))
+            .map(|k| match Kind::from_str(&k) {
+                Ok(Kind::Other(name)) => Err(format!(
+                    "kind `{name}` is not one of incident, indicator, advisory, sighting, update, revoke"
+                )),
+                other => other.map_err(|e| e.to_string()),
+            })
             .transpose()
-            .map_err(|e| bad(e.to_string()))?,
+            .map_err(bad)?,
         tlp: query
             .tlp
             .map(|t| Tlp::from_str(&t))

@@ -791,6 +791,7 @@ async fn listing_filters_and_pages_through_the_log() {
         ("author=CERT-X", "neither an ed25519"),
         ("author=ed25519:nope", "author"),
         ("kind=Incident", "kind must be"),
+        ("kind=incidents", "is not one of incident, indicator"),
         ("tlp=red-ish", "tlp must be"),
         ("since=yesterday", "since"),
         ("cursor=-1", "cursor"),

@@ -89,10 +89,40 @@ pub(super) fn run(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
     }
     store.flush().context("the store failed its final flush")?;
     if args.json {
-        return print_json(&ReportJson::new(&report, summary.checkpoint.size()));
+        print_json(&ReportJson::new(&report, summary.checkpoint.size()))?;
+    } else {
+        print_text(&render(dir, &report, summary.checkpoint.size()));
     }
-    print_text(&render(dir, &report, summary.checkpoint.size()));
-    Ok(())
+    nothing_taken(&report)
+}
+
+/// An import that stored nothing while some records were refused is a failure (exit 1), with the
+/// reasons and what to do; one that found every record already stored is not.
+fn nothing_taken(report: &ImportReport) -> anyhow::Result<()> {
+    if count(&report.outcomes, "accepted") > 0 {
+        return Ok(());
+    }
+    let refused: Vec<String> = LABELS
+        .iter()
+        .filter(|label| !matches!(**label, "accepted" | "duplicate"))
+        .filter_map(|label| {
+            let n = count(&report.outcomes, label);
+            (n > 0).then(|| format!("{label} {n}"))
+        })
+        .collect();
+    if refused.is_empty() {
+        return Ok(());
+    }
+    let fix = if count(&report.outcomes, "not_member") > 0 {
+        "add the authors to roster.toml (`certnet roster add`) and import again"
+    } else if count(&report.outcomes, "rejected") > 0 {
+        "the records are invalid here: check that the export comes from this federation's network"
+    } else if count(&report.outcomes, "orphan") + count(&report.outcomes, "orphan_limit") > 0 {
+        "the export lacks earlier records of these authors: import an export that holds them first"
+    } else {
+        "these authors are frozen after a fork (`certnet status` lists them)"
+    };
+    anyhow::bail!("nothing was imported ({}): {fix}", refused.join(", "))
 }
 
 fn count(map: &std::collections::BTreeMap<&'static str, u64>, label: &str) -> u64 {

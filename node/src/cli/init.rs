@@ -65,7 +65,6 @@ fn default_name() -> MemberName {
     MemberName::from_hostname(hostname.as_deref())
 }
 
-#[allow(clippy::print_stdout)]
 fn print_report(dir: &DataDir, report: &InitReport, options: &InitOptions) {
     let d = dir.root().display();
     let api = match options.api_listen {
@@ -75,37 +74,46 @@ fn print_report(dir: &DataDir, report: &InitReport, options: &InitOptions) {
         }
         Some(addr) => format!("http://{addr}"),
     };
-    println!("Initialised certnet node `{}` in {d}", report.name);
-    println!();
-    println!("  network     {}", report.network);
-    println!("  author key  {}", report.author_key);
-    println!("  peer id     {}", report.peer_id);
-    println!("  API         {api}");
-    println!();
-    println!("Files:");
-    println!(
+    let mut lines = vec![format!("Initialised certnet node `{}` in {d}", report.name)];
+    lines.push(String::new());
+    lines.push(format!("  network     {}", report.network));
+    lines.push(format!("  author key  {}", report.author_key));
+    lines.push(format!("  peer id     {}", report.peer_id));
+    lines.push(format!("  API         {api}"));
+    lines.push(String::new());
+    lines.push("Files:".to_owned());
+    lines.push(format!(
         "  {}   author key: secret, back it up, never share it",
         dir.author_key().display()
-    );
-    println!("  {}     node key: secret", dir.node_key().display());
-    println!(
+    ));
+    lines.push(format!(
+        "  {}     node key: secret",
+        dir.node_key().display()
+    ));
+    lines.push(format!(
         "  {}  federation members (only this node so far)",
         dir.roster().display()
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  {}  node configuration, every option commented",
         dir.config().display()
-    );
-    println!(
+    ));
+    lines.push(format!(
         "  {}    API token: secret, sent by the CLI and your scripts",
         dir.api_token().display()
-    );
-    println!();
-    println!("Next steps:");
-    println!(
+    ));
+    lines.push(String::new());
+    lines.push("Next steps:".to_owned());
+    lines.push(format!(
         "  1. Give the other members your author key and peer id (`certnet keys --data-dir {d} --json`)"
-    );
-    println!("     and add theirs to {}.", dir.roster().display());
-    println!("  2. Start the node:   certnet run --data-dir {d}");
-    println!("  3. Check it is up:   certnet status --data-dir {d}");
+    ));
+    lines.push(format!(
+        "     and add theirs to {}.",
+        dir.roster().display()
+    ));
+    lines.push(format!("  2. Start the node:   certnet run --data-dir {d}"));
+    lines.push(format!(
+        "  3. Check it is up:   certnet status --data-dir {d}"
+    ));
+    super::out::print_text(&lines.join("\n"));
 }

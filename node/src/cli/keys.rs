@@ -1,9 +1,11 @@
 //! `certnet keys`: this node's name, author key and PeerId, as other members need them.
 
+use super::out::print_text;
 use anyhow::Context as _;
 use certnet_node::datadir::DataDir;
 use certnet_node::datadir::config::NodeConfig;
 use certnet_node::datadir::keys;
+use certnet_node::datadir::load::LoadError;
 use clap::Args;
 use serde::Serialize;
 
@@ -23,6 +25,12 @@ struct PublicKeys {
 }
 
 pub(super) fn run(dir: &DataDir, args: &KeysArgs) -> anyhow::Result<()> {
+    if !dir.is_initialised()? {
+        return Err(LoadError::NotInitialised {
+            dir: dir.root().to_owned(),
+        }
+        .into());
+    }
     let config = NodeConfig::load(&dir.config())?;
     let author = keys::load_author_key(&dir.author_key())?;
     let node = keys::load_node_key(&dir.node_key())?;
@@ -41,9 +49,4 @@ pub(super) fn run(dir: &DataDir, args: &KeysArgs) -> anyhow::Result<()> {
         ));
     }
     Ok(())
-}
-
-#[allow(clippy::print_stdout)]
-fn print_text(text: &str) {
-    println!("{text}");
 }

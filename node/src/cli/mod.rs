@@ -149,6 +149,11 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
                         | ClientError::Transfer { .. }
                 )
             )
+            // A filter or option the node refused as malformed is the caller's mistake.
+            || matches!(
+                cause.downcast_ref::<ClientError>(),
+                Some(ClientError::Api { code, .. }) if code == "bad_query"
+            )
     });
     if usage_or_io {
         EXIT_USAGE_OR_IO
@@ -178,5 +183,17 @@ mod tests {
         assert_eq!(exit_code(&unreadable), 2);
         let failed = anyhow::anyhow!("refused");
         assert_eq!(exit_code(&failed), 1);
+        let bad_filter = anyhow::Error::new(ClientError::Api {
+            status: 400,
+            code: "bad_query".into(),
+            message: "kind `incidents` is not one of …".into(),
+        });
+        assert_eq!(exit_code(&bad_filter), 2);
+        let refused = anyhow::Error::new(ClientError::Api {
+            status: 422,
+            code: "invalid_record".into(),
+            message: "…".into(),
+        });
+        assert_eq!(exit_code(&refused), 1);
     }
 }

@@ -5,10 +5,22 @@ use std::io::Write as _;
 use anyhow::Context as _;
 use serde::Serialize;
 
-/// Prints `text` and a newline on stdout.
-#[allow(clippy::print_stdout)]
+/// Prints `text` and a newline on stdout. A reader that stopped reading (`| head`) ends the command
+/// quietly with exit 0; any other write error ends it with exit 2.
 pub(crate) fn print_text(text: &str) {
-    println!("{text}");
+    let mut stdout = std::io::stdout().lock();
+    if let Err(e) = writeln!(stdout, "{text}").and_then(|()| stdout.flush()) {
+        stdout_failed(&e);
+    }
+}
+
+/// Ends the process after a failed write to stdout (nothing more can be said there).
+fn stdout_failed(e: &std::io::Error) -> ! {
+    if e.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("error: cannot write to stdout: {e}");
+    std::process::exit(2);
 }
 
 /// Prints `value` as pretty JSON on stdout.
@@ -21,8 +33,10 @@ pub(crate) fn print_json(value: &impl Serialize) -> anyhow::Result<()> {
 /// Writes raw bytes to stdout.
 pub(crate) fn write_stdout(bytes: &[u8]) -> anyhow::Result<()> {
     let mut stdout = std::io::stdout().lock();
-    stdout.write_all(bytes).context("cannot write to stdout")?;
-    stdout.flush().context("cannot write to stdout")
+    if let Err(e) = stdout.write_all(bytes).and_then(|()| stdout.flush()) {
+        stdout_failed(&e);
+    }
+    Ok(())
 }
 
 /// `2026-01-02 03:04:05Z` for a time in ms since the Unix epoch (UTC, proleptic Gregorian).

@@ -2,11 +2,16 @@
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
+use super::out::print_text;
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
 use certnet_node::api::peers::{BlockResponse, PeersResponse};
 use certnet_node::datadir::DataDir;
+use certnet_node::datadir::roster_file::RosterFile as _;
+use certnet_node::membership::Roster;
 use clap::{Args, Subcommand};
+
+use super::UsageError;
 use libp2p_identity::PeerId;
 
 #[derive(Debug, Args)]
@@ -23,13 +28,13 @@ pub(crate) struct PeersArgs {
 enum PeersAction {
     /// Disconnect a peer and refuse it from now on (kept across restarts).
     Block {
-        /// Its PeerId.
-        peer: PeerId,
+        /// Its PeerId, or a member's name in roster.toml (each of its PeerIds).
+        peer: String,
     },
     /// Allow a blocked peer again.
     Unblock {
-        /// Its PeerId.
-        peer: PeerId,
+        /// Its PeerId, or a member's name in roster.toml (each of its PeerIds).
+        peer: String,
     },
 }
 
@@ -45,15 +50,37 @@ pub(super) fn run(dir: &DataDir, args: &PeersArgs) -> anyhow::Result<()> {
             }
         }
         Some(PeersAction::Block { peer }) => {
-            let answer = client.block_peer(peer)?;
-            report(&answer, args.json, "blocked", "was already blocked")?;
+            for peer in peer_ids(dir, peer)? {
+                let answer = client.block_peer(&peer)?;
+                report(&answer, args.json, "blocked", "was already blocked")?;
+            }
         }
         Some(PeersAction::Unblock { peer }) => {
-            let answer = client.unblock_peer(peer)?;
-            report(&answer, args.json, "unblocked", "was not blocked")?;
+            for peer in peer_ids(dir, peer)? {
+                let answer = client.unblock_peer(&peer)?;
+                report(&answer, args.json, "unblocked", "was not blocked")?;
+            }
         }
     }
     Ok(())
+}
+
+/// The PeerIds `text` names: itself if it is one, else those of the roster member of that name.
+fn peer_ids(dir: &DataDir, text: &str) -> anyhow::Result<Vec<PeerId>> {
+    if let Ok(peer) = text.parse::<PeerId>() {
+        return Ok(vec![peer]);
+    }
+    let roster = Roster::load(&dir.roster())?;
+    if let Some(member) = roster.member_by_name(text) {
+        return Ok(member.peer_ids().to_vec());
+    }
+    let names: Vec<&str> = roster.members().iter().map(|m| m.name().as_str()).collect();
+    Err(UsageError(format!(
+        "`{text}` is neither a PeerId nor a member of {} (members: {})",
+        dir.roster().display(),
+        names.join(", ")
+    ))
+    .into())
 }
 
 fn report(answer: &BlockResponse, json: bool, done: &str, noop: &str) -> anyhow::Result<()> {
@@ -119,11 +146,6 @@ fn print_json<T: serde::Serialize>(value: &T) -> anyhow::Result<()> {
     let text = serde_json::to_string_pretty(value).context("cannot encode JSON")?;
     print_text(&text);
     Ok(())
-}
-
-#[allow(clippy::print_stdout)]
-fn print_text(text: &str) {
-    println!("{text}");
 }
 
 #[cfg(test)]

@@ -102,13 +102,32 @@ pub(super) fn run(dir: &DataDir, args: PublishArgs) -> anyhow::Result<()> {
         None => quick_incident(&args)?,
     };
     let client = Client::from_data_dir(dir)?;
-    let published = client.publish(&request)?;
+    let published = say_if_slow(|| client.publish(&request))?;
     if args.json {
         print_json(&published)?;
     } else {
         print_text(&published.id);
     }
     Ok(())
+}
+
+/// Runs `publish`, telling the operator on stderr why it waits if it takes more than a second (the
+/// first publish after a start waits, up to 5 s, for a peer to confirm the node's own feed).
+fn say_if_slow<T>(publish: impl FnOnce() -> T) -> T {
+    let (done, wait) = std::sync::mpsc::channel::<()>();
+    let notice = std::thread::spawn(move || {
+        if wait.recv_timeout(std::time::Duration::from_secs(1))
+            == Err(std::sync::mpsc::RecvTimeoutError::Timeout)
+        {
+            eprintln!(
+                "waiting: the node checks with its peers that its own feed is current before it signs (up to 5 s after a start)"
+            );
+        }
+    });
+    let out = publish();
+    let _ = done.send(());
+    let _ = notice.join();
+    out
 }
 
 /// Reads a publish request from a JSON file, or stdin for `-`.

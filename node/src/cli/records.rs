@@ -28,8 +28,9 @@ pub(crate) struct RecordsArgs {
     #[arg(long)]
     tlp: Option<String>,
 
-    /// Only records signed at or after this time, in ms since the Unix epoch.
-    #[arg(long, value_name = "MS")]
+    /// Only records signed at or after this time: RFC 3339 (2026-12-07T09:00:00Z), an age (90s,
+    /// 30m, 2h, 7d) or ms since the Unix epoch.
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<u64>,
 
     /// Start at this log index (the `next_cursor` of an earlier page).
@@ -62,40 +63,92 @@ pub(super) fn run_records(dir: &DataDir, args: &RecordsArgs) -> anyhow::Result<(
             filters.push_str(&format!("&{name}={}", query_value(&value)));
         }
     }
+    // Each page is printed as it arrives (memory stays that of one page, whatever the log holds);
+    // with --json the pages make one `{records, next_cursor}` document.
     let mut cursor = args.cursor;
-    let mut all = RecordList {
-        records: Vec::new(),
-        next_cursor: None,
-    };
-    loop {
+    let mut first = true;
+    let next_cursor = loop {
         let cursor_param = cursor.map_or(String::new(), |c| format!("&cursor={c}"));
         let page: RecordList = client.get_json(&format!(
             "/v1/records?limit={}{filters}{cursor_param}",
             args.limit
         ))?;
-        all.records.extend(page.records);
-        all.next_cursor = page.next_cursor;
-        match page.next_cursor {
-            Some(next) if args.all => cursor = Some(next),
-            _ => break,
+        let more = page.next_cursor.filter(|_| args.all);
+        if args.json {
+            let mut text = String::new();
+            for r in &page.records {
+                text.push_str(if first { "{\n\"records\": [\n" } else { ",\n" });
+                text.push_str(&serde_json::to_string(r).context("cannot encode JSON")?);
+                first = false;
+            }
+            if more.is_none() {
+                let close =
+                    serde_json::to_string(&page.next_cursor).context("cannot encode JSON")?;
+                text.push_str(if first { "{\n\"records\": [" } else { "\n" });
+                text.push_str(&format!("],\n\"next_cursor\": {close}\n}}"));
+            }
+            if !text.is_empty() {
+                print_text(text.strip_suffix('\n').unwrap_or(&text));
+            }
+        } else {
+            let lines = table(&page.records, first);
+            if !lines.is_empty() {
+                print_text(&lines);
+            }
+            first = false;
         }
-    }
-    if args.json {
-        return print_json(&all);
-    }
-    print_text(&table(&all.records));
-    if let Some(next) = all.next_cursor {
+        match more {
+            Some(next) => cursor = Some(next),
+            None => break page.next_cursor,
+        }
+    };
+    if !args.json
+        && let Some(next) = next_cursor
+    {
         eprintln!("more records: pass --cursor {next} (or --all)");
     }
     Ok(())
 }
 
-/// One line per record: index, time, author, kind, TLP, seq, short id, title.
-fn table(records: &[RecordJson]) -> String {
-    let mut lines = vec![format!(
-        "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
-        "INDEX", "TIME (UTC)", "AUTHOR", "KIND", "TLP", "SEQ", "ID", "TITLE"
-    )];
+/// `--since`: RFC 3339, an age before now (`90s`, `30m`, `2h`, `7d`), or ms since the epoch.
+fn parse_since(text: &str) -> Result<u64, String> {
+    if let Ok(ms) = text.parse::<u64>() {
+        return Ok(ms);
+    }
+    if let Some(us) = certnet_node::stix::ids::parse_timestamp_us(text) {
+        return Ok(us / 1000);
+    }
+    let unit = |c: char| match c {
+        's' => Some(1_000u64),
+        'm' => Some(60_000),
+        'h' => Some(3_600_000),
+        'd' => Some(86_400_000),
+        _ => None,
+    };
+    if let Some(last) = text.chars().last()
+        && let Some(ms_per) = unit(last)
+        && let Ok(n) = text[..text.len() - 1].parse::<u64>()
+    {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        return Ok(now.saturating_sub(n.saturating_mul(ms_per)));
+    }
+    Err(format!(
+        "`{text}` is not a time: use RFC 3339 (2026-12-07T09:00:00Z), an age (90s, 30m, 2h, 7d) or ms since the Unix epoch"
+    ))
+}
+
+/// One line per record: index, time, author, kind, TLP, seq, short id, title; the header first
+/// when `header`.
+fn table(records: &[RecordJson], header: bool) -> String {
+    let mut lines = Vec::new();
+    if header {
+        lines.push(format!(
+            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
+            "INDEX", "TIME (UTC)", "AUTHOR", "KIND", "TLP", "SEQ", "ID", "TITLE"
+        ));
+    }
     for r in records {
         let author = r
             .author_name
@@ -113,7 +166,7 @@ fn table(records: &[RecordJson]) -> String {
             clip(&headline(&r.content), 70),
         ));
     }
-    if records.is_empty() {
+    if header && records.is_empty() {
         lines.push("(no records)".to_owned());
     }
     lines.join("\n")

@@ -5,6 +5,7 @@
 //! keys and PeerIds stay unique, keys and PeerIds are checked, addresses are multiaddrs. The file is
 //! replaced atomically. A running node keeps its roster until `certnet roster reload` or SIGHUP.
 
+use super::out::print_text;
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
 use certnet_node::datadir::DataDir;
@@ -31,8 +32,16 @@ enum RosterAction {
     Add(AddArgs),
     /// Remove a member by name (records it already published stay in the log).
     Remove {
+        /// The member's name (also taken as `--name NAME`, as `roster add` takes it).
+        #[arg(
+            value_name = "NAME",
+            required_unless_present = "name_flag",
+            conflicts_with = "name_flag"
+        )]
+        name: Option<String>,
         /// The member's name.
-        name: String,
+        #[arg(long = "name", id = "name_flag", value_name = "NAME")]
+        name_flag: Option<String>,
     },
     /// List the members.
     List {
@@ -100,7 +109,8 @@ pub(super) fn run(dir: &DataDir, args: RosterArgs) -> anyhow::Result<()> {
                 APPLY_HINT
             ));
         }
-        RosterAction::Remove { name } => {
+        RosterAction::Remove { name, name_flag } => {
+            let name = name.or(name_flag).unwrap_or_default();
             let path = dir.roster();
             let mut roster = Roster::load(&path)?;
             let own = NodeConfig::load(&dir.config())?;
@@ -195,9 +205,4 @@ fn render(roster: &Roster) -> String {
         }
     }
     out.trim_end().to_owned()
-}
-
-#[allow(clippy::print_stdout)]
-fn print_text(text: &str) {
-    println!("{text}");
 }

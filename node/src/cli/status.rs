@@ -2,10 +2,13 @@
 
 use std::time::Duration;
 
+use super::out::print_text;
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
 use certnet_node::api::wire::StatusResponse;
 use certnet_node::datadir::DataDir;
+use certnet_node::datadir::roster_file::RosterFile as _;
+use certnet_node::membership::Roster;
 use clap::Args;
 
 #[derive(Debug, Args)]
@@ -22,9 +25,46 @@ pub(super) fn run(dir: &DataDir, args: &StatusArgs) -> anyhow::Result<()> {
         let text = serde_json::to_string_pretty(&status).context("cannot encode JSON")?;
         print_text(&text);
     } else {
-        print_text(&render(&status, &client));
+        let mut text = render(&status, &client);
+        if let Some(line) = members_line(dir, &status.name, &client) {
+            text.push('\n');
+            text.push_str(&line);
+        }
+        print_text(&text);
     }
     Ok(())
+}
+
+/// Who of the roster is connected, and who is missing (`None` when the roster or the peer list
+/// cannot be read: the rest of the status still prints).
+fn members_line(dir: &DataDir, own: &str, client: &Client) -> Option<String> {
+    let roster = Roster::load(&dir.roster()).ok()?;
+    let peers = client.peers().ok()?;
+    let connected: std::collections::BTreeSet<&str> = peers
+        .peers
+        .iter()
+        .filter_map(|p| p.member.as_deref())
+        .collect();
+    let others: Vec<&str> = roster
+        .members()
+        .iter()
+        .map(|m| m.name().as_str())
+        .filter(|name| *name != own)
+        .collect();
+    let missing: Vec<&str> = others
+        .iter()
+        .copied()
+        .filter(|name| !connected.contains(name))
+        .collect();
+    let mut line = format!(
+        "members     {} of {} others connected",
+        others.len() - missing.len(),
+        others.len()
+    );
+    if !missing.is_empty() {
+        line.push_str(&format!(" (not connected: {})", missing.join(", ")));
+    }
+    Some(line)
 }
 
 fn render(status: &StatusResponse, client: &Client) -> String {
@@ -87,11 +127,6 @@ fn human_duration(d: Duration) -> String {
     }
     parts.push(format!("{secs}s"));
     parts.join(" ")
-}
-
-#[allow(clippy::print_stdout)]
-fn print_text(text: &str) {
-    println!("{text}");
 }
 
 #[cfg(test)]

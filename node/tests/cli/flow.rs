@@ -207,6 +207,42 @@ fn publish_export_verify_tamper_import_and_update() {
         .map(|r| r["id"].as_str().unwrap())
         .collect();
     assert_eq!(ids, [id1.as_str(), id2.as_str(), id3.as_str()]);
+    // Page by page (one record each): still one JSON document, and one table with one header.
+    let paged = a
+        .certnet(&["records", "--json", "--all", "--limit", "1"])
+        .success()
+        .json();
+    assert_eq!(paged["records"].as_array().unwrap().len(), 3, "{paged}");
+    assert_eq!(paged["next_cursor"], Value::Null);
+    let table = a
+        .certnet(&["records", "--all", "--limit", "1"])
+        .success()
+        .stdout_has("Ransomware at a regional hospital")
+        .stdout;
+    assert_eq!(table.matches("INDEX").count(), 1, "{table}");
+    // Times: an age and RFC 3339; a word is refused naming the forms.
+    let recent = a
+        .certnet(&["records", "--json", "--since", "1h"])
+        .success()
+        .json();
+    assert_eq!(recent["records"].as_array().unwrap().len(), 3);
+    a.certnet(&["records", "--since", "2099-01-01T00:00:00Z"])
+        .success()
+        .stdout_has("(no records)");
+    a.certnet(&["records", "--since", "yesterday"])
+        .code(2)
+        .stderr_has("RFC 3339");
+    // An unknown kind is an error listing the kinds, not an empty list.
+    a.certnet(&["records", "--kind", "incidents"])
+        .code(2)
+        .stderr_has("is not one of incident, indicator");
+    // A reader that stops after the first page does not make the CLI panic.
+    for _ in 0..10 {
+        let (status, stderr) =
+            a.certnet_with_closed_stdout(&["records", "--json", "--all", "--limit", "1"]);
+        assert_eq!(status.code(), Some(0), "{stderr}");
+        assert!(!stderr.contains("panicked"), "{stderr}");
+    }
     let filtered = a
         .certnet(&["records", "--json", "--tlp", "amber+strict"])
         .success()
@@ -503,6 +539,12 @@ fn publish_export_verify_tamper_import_and_update() {
     // Import the export into a fresh node whose roster lists CERT-A.
     let b = TestDir::new();
     b.init("CERT-B");
+    // Without the author in the roster nothing is taken: a failure that says why and what to do.
+    b.certnet(&["import", export])
+        .code(1)
+        .stdout_has("not_member    3")
+        .stderr_has("nothing was imported (not_member 3)")
+        .stderr_has("certnet roster add");
     let roster_path = b.file("roster.toml");
     let mut roster = Roster::load(&roster_path).unwrap();
     roster

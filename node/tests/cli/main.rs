@@ -17,6 +17,37 @@ use rustix::process::Signal;
 use util::{TestDir, agent, assert_error, line_of, mode, read};
 
 #[test]
+fn a_reader_that_stops_early_ends_the_command_quietly() {
+    let dir = TestDir::new();
+    let (status, stderr) = dir.certnet_with_closed_stdout(&[
+        "init",
+        "--name",
+        "CERT-P",
+        "--api",
+        "127.0.0.1:0",
+        "--listen",
+        "/ip4/127.0.0.1/tcp/0",
+    ]);
+    assert_eq!(status.code(), Some(0), "{stderr}");
+    assert!(dir.file("author.key").is_file(), "init did its work");
+    for run in 0..50 {
+        for args in [&["keys"][..], &["keys", "--json"]] {
+            let (status, stderr) = dir.certnet_with_closed_stdout(args);
+            assert_eq!(status.code(), Some(0), "run {run} {args:?}: {stderr}");
+            assert!(stderr.is_empty(), "run {run} {args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn keys_on_an_empty_directory_names_init() {
+    let dir = TestDir::new();
+    dir.certnet(&["keys"])
+        .code(1)
+        .stderr_has("run `certnet init --data-dir");
+}
+
+#[test]
 fn init_writes_private_files_and_refuses_a_second_init() {
     let dir = TestDir::new();
     let out = dir.init("CERT-EU");

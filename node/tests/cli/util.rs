@@ -78,6 +78,27 @@ impl TestDir {
         Outcome::new(args, child.wait_with_output().unwrap())
     }
 
+    /// Runs `certnet ARGS --data-dir D` whose stdout reader is gone before it writes (`| head`
+    /// that stopped): its exit status and stderr.
+    pub(crate) fn certnet_with_closed_stdout(&self, args: &[&str]) -> (ExitStatus, String) {
+        use std::io::Read as _;
+        let mut child = self
+            .command(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        drop(child.stdout.take());
+        let mut stderr = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut stderr)
+            .unwrap();
+        (child.wait().unwrap(), stderr)
+    }
+
     fn command(&self, args: &[&str]) -> Command {
         let mut command = Command::new(env!("CARGO_BIN_EXE_certnet"));
         command

@@ -78,9 +78,10 @@ enum Command {
         #[arg(long)]
         purge: bool,
     },
-    /// A guided few-minute tour on 5 fresh nodes: incidents from several CERTs, a partition and
-    /// heal, an update and a revocation, an export verified offline, a tampered copy rejected.
-    /// Every step is checked; every node is stopped at the end.
+    /// A guided tour on 5 fresh nodes, over in seconds (read the narration afterwards): incidents
+    /// from several CERTs, a partition and heal, an update and a revocation, an export verified
+    /// offline, a tampered copy rejected. Every step is checked; every node is stopped at the end,
+    /// and the work directory (nodes, exports, logs) is removed unless --keep.
     Demo(DemoArgs),
     /// Measure a scenario on fresh nodes: ingest, gossip, catchup, verify, soak, api or hostile.
     /// Prints a table; --json and --svg write the report and its plots.
