@@ -14,7 +14,10 @@ use certnet_protocol::checkpoint::{self, Checkpoint, CheckpointError, VerifierKe
 use certnet_protocol::export::{ExportHeader, log_origin};
 use certnet_protocol::id::RecordId;
 use certnet_protocol::keys::{AuthorKey, AuthorSecret};
-use certnet_protocol::record::{Draft, FeedPosition, RecordError, sign_record};
+use certnet_protocol::record::{
+    Draft, FeedPosition, Kind, Payload, Record, RecordError, sign_record,
+};
+use certnet_protocol::view::{Effect, HistoryEntry, current_view};
 use tracing::{error, info};
 
 use crate::membership::Roster;
@@ -59,9 +62,48 @@ pub enum PublishError {
     /// The draft breaks a record rule.
     #[error(transparent)]
     Invalid(RecordError),
+    /// An update or revoke whose target is not in this node's log (a node updates only its own
+    /// records, which it always holds).
+    #[error(
+        "the target {target} is not in this node's log: an update or revoke names one of this node's own records (see `certnet records --author` with this node's name)"
+    )]
+    UnknownTarget {
+        /// The `refs[0]` of the draft.
+        target: RecordId,
+    },
+    /// An update or revoke that every node would ignore (PROTOCOL.md §8): nothing is signed.
+    #[error("this {kind} would change nothing and is not signed: {rule}")]
+    NoEffect {
+        /// `update` or `revoke`.
+        kind: String,
+        /// The rule, with what to do instead.
+        rule: &'static str,
+    },
     /// The store could not take the record.
     #[error(transparent)]
     Store(StoreError),
+}
+
+/// A view rule (`certnet_protocol::view`), with what the operator should do instead.
+fn fix_for(rule: &'static str) -> &'static str {
+    match rule {
+        "target already revoked" => {
+            "the target is already revoked (a revoked record takes no update or second revoke): publish a new record instead"
+        }
+        "an update may not tighten the tlp (revoke and publish anew)" => {
+            "an update may not tighten the TLP, because peers may already hold the looser version: revoke the record and publish it anew with the tighter TLP"
+        }
+        "not by the target's author" => {
+            "only the target's author can update or revoke it: publish a sighting or a new record that refers to it"
+        }
+        "target cannot be updated or revoked" => {
+            "only incidents, indicators, advisories and sightings can be updated or revoked"
+        }
+        "update content is not of the target's kind" => {
+            "the update's content must be of the target's kind (e.g. {\"incident\": {...}} for an incident)"
+        }
+        other => other,
+    }
 }
 
 /// Why a checkpoint could not be made or read.
@@ -205,9 +247,67 @@ impl NodeServices {
         err
     }
 
+    /// Runs the current view's rules (PROTOCOL.md §8) on an update or revoke before it is signed:
+    /// one that every node would ignore — tightening the TLP, a second revoke, an update of a revoked
+    /// record, another author's target — is refused, so a write either takes effect or fails.
+    fn check_effect(&self, draft: &Draft, now_ms: u64) -> Result<(), PublishError> {
+        if !matches!(draft.kind, Kind::Update | Kind::Revoke) {
+            return Ok(());
+        }
+        let Some(target_id) = draft.refs.first() else {
+            return Ok(()); // sign_record refuses it, naming the rule
+        };
+        let decode = |bytes: Vec<u8>| {
+            Record::decode(&bytes).map_err(|e| {
+                PublishError::Store(StoreError::Corrupt(format!(
+                    "a stored record no longer decodes: {e}"
+                )))
+            })
+        };
+        let target = match self.store.get(target_id).map_err(PublishError::Store)? {
+            Some(bytes) => decode(bytes)?,
+            None => return Err(PublishError::UnknownTarget { target: *target_id }),
+        };
+        let referrers = self
+            .store
+            .referrers(target_id)
+            .map_err(PublishError::Store)?
+            .into_iter()
+            .map(decode)
+            .collect::<Result<Vec<_>, _>>()?;
+        let mut pairs: Vec<(RecordId, &Payload)> =
+            referrers.iter().map(|r| (r.id(), r.payload())).collect();
+        // The draft as it would be signed: after everything this author signed so far.
+        let next = Payload {
+            net: self.net.clone(),
+            author: self.author.public(),
+            seq: u64::MAX,
+            prev: None,
+            time: now_ms,
+            kind: draft.kind.clone(),
+            tlp: draft.tlp,
+            refs: draft.refs.clone(),
+            content: draft.content.clone(),
+        };
+        let draft_id = RecordId::from_bytes([0xff; 32]);
+        pairs.push((draft_id, &next));
+        let view = current_view(target.payload(), &pairs);
+        match view.history.iter().find(|h| h.id == draft_id) {
+            Some(HistoryEntry {
+                effect: Effect::Ignored(rule),
+                ..
+            }) => Err(PublishError::NoEffect {
+                kind: draft.kind.to_string(),
+                rule: fix_for(rule),
+            }),
+            _ => Ok(()),
+        }
+    }
+
     /// Signs `draft` as this node's next record at time `now_ms` and stores it durably (flushed before
     /// this returns). A seq is never signed twice: head lookup, signing and append happen under the
     /// store's writer lock.
+    /// An update or revoke that would not take effect is refused first ([`PublishError::NoEffect`]).
     pub fn publish(
         &self,
         draft: Draft,
@@ -221,6 +321,7 @@ impl NodeServices {
             );
             return Err(PublishError::ClockWrong { now_ms });
         }
+        self.check_effect(&draft, now_ms)?;
         let appended = self.store.append_own(self.author.public(), |head| {
             let have = head.map_or(0, |(seq, _)| seq);
             // Checked under the store's writer lock, against the head the record will extend.

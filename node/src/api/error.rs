@@ -198,6 +198,12 @@ impl From<PublishError> for ApiError {
                 Self::unprocessable("tlp_red", RecordError::TlpRed.to_string())
             }
             PublishError::Invalid(e) => Self::unprocessable("invalid_record", e.to_string()),
+            PublishError::UnknownTarget { .. } => {
+                Self::unprocessable("unknown_target", err.to_string())
+            }
+            PublishError::NoEffect { .. } => {
+                Self::new(StatusCode::CONFLICT, "no_effect", err.to_string())
+            }
             PublishError::Store(e @ (StoreError::DiskFull { .. } | StoreError::DiskLow { .. })) => {
                 Self::insufficient_storage(&e)
             }

@@ -636,16 +636,63 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
     assert_eq!(v["history"][0]["kind"], "update");
     assert_eq!(v["history"][0]["seq"], 2);
 
-    // Tightening the TLP by an update has no effect; a sighting by another member is a reference.
-    let tighten = h
-        .publish(
-            &json!({"kind": "update", "tlp": "amber+strict", "refs": [target.to_string()],
-                         "content": {"incident": incident_body("tighter")["content"]}}),
-        )
-        .await;
+    // Tightening the TLP by an update would have no effect: refused before signing, naming the fix.
+    let log_size = h.get("/v1/status").await.json["log_size"].clone();
+    h.post(
+        "/v1/records",
+        &json!({"kind": "update", "tlp": "amber+strict", "refs": [target.to_string()],
+                "content": {"incident": incident_body("tighter")["content"]}}),
+    )
+    .await
+    .error(
+        StatusCode::CONFLICT,
+        "no_effect",
+        &[
+            "may not tighten the TLP",
+            "revoke the record and publish it anew",
+        ],
+    );
+    h.post(
+        "/v1/records",
+        &json!({"kind": "revoke", "tlp": "green", "refs": ["ab".repeat(32)],
+                "content": {"reason": "typo"}}),
+    )
+    .await
+    .error(
+        StatusCode::UNPROCESSABLE_ENTITY,
+        "unknown_target",
+        &["not in this node's log"],
+    );
+    assert_eq!(
+        h.get("/v1/status").await.json["log_size"],
+        log_size,
+        "nothing signed"
+    );
+    // An update by another member arrives from a peer and has no effect; a sighting by another
+    // member is a reference.
+    let foreign = sign_record(
+        "certnet-dev",
+        certnet_protocol::record::Draft {
+            kind: certnet_protocol::record::Kind::Update,
+            tlp: certnet_protocol::record::Tlp::Green,
+            refs: vec![target],
+            content: certnet_protocol::record::Content::Update(
+                certnet_protocol::record::Update::Incident(
+                    serde_json::from_value(incident_body("hijacked")["content"].clone()).unwrap(),
+                ),
+            ),
+        },
+        FeedPosition {
+            seq: 1,
+            prev: None,
+            time: crate::services::now_ms(),
+        },
+        &other(),
+    )
+    .unwrap();
     let at = FeedPosition {
-        seq: 1,
-        prev: None,
+        seq: 2,
+        prev: Some(foreign.id()),
         time: crate::services::now_ms(),
     };
     let sighting = sign_record(
@@ -670,6 +717,7 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
         &other(),
     )
     .unwrap();
+    h.ingest(&foreign);
     h.ingest(&sighting);
     let revoke = h
         .publish(
@@ -677,6 +725,18 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
                          "content": {"reason": "duplicate of an earlier report"}}),
         )
         .await;
+    // A second revoke, or an update of a revoked record, would change nothing: refused.
+    h.post(
+        "/v1/records",
+        &json!({"kind": "revoke", "tlp": "green", "refs": [target.to_string()],
+                "content": {"reason": "again"}}),
+    )
+    .await
+    .error(
+        StatusCode::CONFLICT,
+        "no_effect",
+        &["already revoked", "publish a new record"],
+    );
     let v = h.get(&format!("/v1/records/{target}")).await.json;
     assert_eq!(v["view"]["revoked"], true);
     assert_eq!(
@@ -699,16 +759,16 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
         effects,
         [
             (update.to_string(), "updated".to_owned()),
-            (tighten.to_string(), "ignored".to_owned()),
             (revoke.to_string(), "revoked".to_owned()),
+            (foreign.id().to_string(), "ignored".to_owned()),
             (sighting.id().to_string(), "referenced".to_owned()),
         ]
     );
     assert!(
-        v["history"][1]["reason"]
+        v["history"][2]["reason"]
             .as_str()
             .unwrap()
-            .contains("tighten")
+            .contains("not by the target's author")
     );
 }
 

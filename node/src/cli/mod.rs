@@ -152,7 +152,8 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
             // A filter or option the node refused as malformed is the caller's mistake.
             || matches!(
                 cause.downcast_ref::<ClientError>(),
-                Some(ClientError::Api { code, .. }) if code == "bad_query"
+                Some(ClientError::Api { code, .. })
+                    if code == "bad_query" || code == "no_effect" || code == "unknown_target"
             )
     });
     if usage_or_io {

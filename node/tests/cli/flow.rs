@@ -503,6 +503,20 @@ fn publish_export_verify_tamper_import_and_update() {
     assert_eq!(view["view"]["revoked"], false);
     assert_eq!(view["history"][0]["id"], update_id.as_str());
     assert_eq!(view["history"][0]["effect"], "updated");
+    // An update that tightens the TLP would be ignored by every node: refused (exit 2), naming
+    // the fix, and nothing is signed.
+    let tighter_file = a.path("tighter.json");
+    fs::write(
+        &tighter_file,
+        json!({"kind": "update", "tlp": "amber+strict", "refs": [id1],
+               "content": {"incident": updated}})
+        .to_string(),
+    )
+    .unwrap();
+    a.certnet(&["publish", "--file", tighter_file.to_str().unwrap()])
+        .code(2)
+        .stderr_has("may not tighten the TLP")
+        .stderr_has("revoke the record and publish it anew");
     let revoke_file = a.path("revoke.json");
     fs::write(
         &revoke_file,
@@ -528,6 +542,10 @@ fn publish_export_verify_tamper_import_and_update() {
     a.certnet(&["show", &id1])
         .success()
         .stdout_has("REVOKED   merged into a joint incident report");
+    // A second revoke would change nothing either.
+    a.certnet(&["publish", "--file", revoke_file.to_str().unwrap()])
+        .code(2)
+        .stderr_has("already revoked");
     let got = read(http.get(node.url("/v1/records/not-an-id")).call().unwrap());
     assert_error(&got, 400, "bad_id");
 
