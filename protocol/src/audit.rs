@@ -110,9 +110,13 @@ pub enum AuditError {
         /// Entries hashed.
         size: u64,
     },
-    /// The older checkpoint does not verify or is not a prefix of this log.
+    /// The older checkpoint is not a prefix of this log.
     #[error("older checkpoint: {0}")]
     OldCheckpoint(String),
+    /// The older checkpoint note does not open: malformed (the auditor's input is wrong), or not
+    /// signed by this log's key (a failure).
+    #[error("older checkpoint: {0}")]
+    OldNote(CheckpointError),
     /// A fork proof is invalid.
     #[error("fork proof {index}: {reason}")]
     Fork {
@@ -136,6 +140,19 @@ impl AuditError {
         matches!(
             self,
             AuditError::Io(_) | AuditError::Format(ExportError::Io(_))
+        )
+    }
+
+    /// True when the older checkpoint note given to the audit is not a signed note at all (the
+    /// auditor's input is wrong: exit code 2); a well-formed note that this log's key did not sign
+    /// is a verification failure.
+    pub fn is_bad_input(&self) -> bool {
+        matches!(
+            self,
+            AuditError::OldNote(e) if !matches!(
+                e,
+                CheckpointError::NoSignature { .. } | CheckpointError::BadSignature { .. }
+            )
         )
     }
 }
@@ -188,8 +205,7 @@ pub fn audit<R: BufRead>(
     let old = match &options.old_checkpoint {
         None => None,
         Some(note) => {
-            let old = checkpoint::open(note.as_bytes(), &verifier)
-                .map_err(|e| AuditError::OldCheckpoint(e.to_string()))?;
+            let old = checkpoint::open(note.as_bytes(), &verifier).map_err(AuditError::OldNote)?;
             if old.size() > cp.size() {
                 return Err(AuditError::OldCheckpoint(format!(
                     "it covers {} entries, more than the new checkpoint's {}",

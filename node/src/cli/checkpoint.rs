@@ -2,7 +2,7 @@
 //! current log size. Prints the signed note itself, so `certnet checkpoint > old.note` keeps a note
 //! that `certnet verify FILE --checkpoint old.note` later checks a newer export against.
 
-use certnet_node::api::client::Client;
+use certnet_node::api::client::{Client, ClientError};
 use certnet_node::api::wire::CheckpointResponse;
 use certnet_node::datadir::DataDir;
 use clap::Args;
@@ -22,10 +22,15 @@ pub(crate) struct CheckpointArgs {
 
 pub(super) fn run(dir: &DataDir, args: &CheckpointArgs) -> anyhow::Result<()> {
     let client = Client::from_data_dir(dir)?;
+    // Without --new the newest note; a node that has signed none yet (younger than its checkpoint
+    // interval) signs its first, so `certnet checkpoint > monday.note` always keeps a note.
     let checkpoint: CheckpointResponse = if args.new {
         client.post_empty("/v1/log/checkpoint")?
     } else {
-        client.get_json("/v1/log/checkpoint")?
+        match client.get_json("/v1/log/checkpoint") {
+            Err(ClientError::Api { status: 404, .. }) => client.post_empty("/v1/log/checkpoint")?,
+            other => other?,
+        }
     };
     if args.json {
         return print_json(&checkpoint);

@@ -13,8 +13,8 @@ use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
-use super::IoFailure;
 use super::out::{print_json, print_text};
+use super::{IoFailure, UsageError};
 
 /// Files at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
@@ -53,10 +53,11 @@ pub(super) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         old_checkpoint,
     };
     let summary = audit_file(&args.file, &options, "verifying")?;
+    let key_checked = args.key.is_some();
     if args.json {
-        print_json(&SummaryJson::new(&args.file, &summary))
+        print_json(&SummaryJson::new(&args.file, &summary, key_checked))
     } else {
-        print_text(&render(&args.file, &summary));
+        print_text(&render(&args.file, &summary, key_checked));
         Ok(())
     }
 }
@@ -106,15 +107,31 @@ pub(super) fn audit_file(
     result.map_err(|err| {
         if err.is_io() {
             anyhow::Error::new(IoFailure(format!("cannot read {}: {err}", path.display())))
+        } else if err.is_bad_input() {
+            anyhow::Error::new(UsageError(format!(
+                "{err}: the --checkpoint file is not a signed checkpoint note (keep one with `certnet checkpoint > FILE`)"
+            )))
         } else {
             anyhow::anyhow!("{} does not verify: {err}", path.display())
         }
     })
 }
 
-fn render(path: &Path, s: &AuditSummary) -> String {
+fn render(path: &Path, s: &AuditSummary, key_checked: bool) -> String {
+    let verdict = if key_checked {
+        format!(
+            "OK: {} verifies, signed by the key given with --key",
+            path.display()
+        )
+    } else {
+        format!(
+            "OK: {} verifies with the key named in the file itself ({}): compare it with the CERT's author key obtained out of band, or pass --key",
+            path.display(),
+            s.header.key
+        )
+    };
     let mut lines = vec![
-        format!("OK: {} verifies", path.display()),
+        verdict,
         format!("  network      {}", s.header.net),
         format!("  origin       {}", s.header.origin),
         format!("  key          {}", s.header.key),
@@ -157,6 +174,8 @@ struct SummaryJson {
     network: String,
     origin: String,
     key: String,
+    /// `--key` when the auditor named the key, `file` when the file's own key was used.
+    key_source: &'static str,
     entries: u64,
     root: String,
     checkpoint_size: u64,
@@ -179,13 +198,14 @@ struct ForkAt {
 }
 
 impl SummaryJson {
-    fn new(path: &Path, s: &AuditSummary) -> Self {
+    fn new(path: &Path, s: &AuditSummary, key_checked: bool) -> Self {
         Self {
             ok: true,
             file: path.display().to_string(),
             network: s.header.net.clone(),
             origin: s.header.origin.clone(),
             key: s.header.key.to_string(),
+            key_source: if key_checked { "--key" } else { "file" },
             entries: s.entries,
             root: hex::encode(s.checkpoint.root()),
             checkpoint_size: s.checkpoint.size(),

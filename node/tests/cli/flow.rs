@@ -164,7 +164,12 @@ fn publish_export_verify_tamper_import_and_update() {
 
     // An older checkpoint, kept by an auditor.
     let old_note = a.path("old.note");
-    let note = a.certnet(&["checkpoint", "--new"]).success().stdout;
+    // The node is younger than its checkpoint interval: plain `checkpoint` signs the first note.
+    let note = a
+        .certnet(&["checkpoint"])
+        .success()
+        .stderr_has("signed a new checkpoint of 2 entries")
+        .stdout;
     fs::write(&old_note, &note).unwrap();
     let old_json = a.certnet(&["checkpoint", "--json"]).success().json();
     assert_eq!(old_json["size"], 2);
@@ -368,7 +373,9 @@ fn publish_export_verify_tamper_import_and_update() {
 
     a.certnet(&["verify", export])
         .success()
-        .stdout_has("verifies")
+        .stdout_has(&format!(
+            "verifies with the key named in the file itself ({key_a}): compare it"
+        ))
         .stdout_has("entries      3")
         .stdout_has(&format!(
             "root         {}",
@@ -387,6 +394,7 @@ fn publish_export_verify_tamper_import_and_update() {
         .success()
         .json();
     assert_eq!(summary["entries"], 3);
+    assert_eq!(summary["key_source"], "--key");
     assert_eq!(summary["consistent_with"], 2);
     assert_eq!(summary["authors"][0]["author"], key_a.as_str());
     assert_eq!(summary["authors"][0]["seq"], 3);
@@ -471,6 +479,17 @@ fn publish_export_verify_tamper_import_and_update() {
     .code(2);
     a.certnet(&["verify", export, "--key", "ed25519:nope"])
         .code(2);
+    // A --checkpoint file that is not a signed note is the auditor's input error (2), never 1.
+    let junk_note = a.path("junk.note");
+    fs::write(&junk_note, "this is not a note\n").unwrap();
+    a.certnet(&[
+        "verify",
+        export,
+        "--checkpoint",
+        junk_note.to_str().unwrap(),
+    ])
+    .code(2)
+    .stderr_has("is not a signed checkpoint note");
 
     // An update and a revocation change the view of GET /v1/records/{id}.
     let http = agent();
