@@ -324,16 +324,13 @@ impl Network {
             .map(|m| m.name().to_string())
     }
 
-    /// Whether `peer` may be asked for records now.
     /// Whether `peer` is a node of the member whose author key is `author`: the link on which the
     /// author budget applies (others relay only what they took).
     fn is_authors_own_node(&self, peer: &PeerId, author: &AuthorKey) -> bool {
-        self.roster
-            .get()
-            .member_by_peer(peer)
-            .is_some_and(|m| m.author_key() == author)
+        authors_own_node(&self.roster.get(), peer, author)
     }
 
+    /// Whether `peer` may be asked for records now.
     fn trusted(&self, peer: &PeerId, now: Instant) -> bool {
         self.peers.is_connected(peer)
             && !self.blocked.contains(peer)
@@ -360,10 +357,7 @@ impl Network {
                 fetch,
                 |p| usable.contains(p),
                 |p, a| {
-                    if roster
-                        .member_by_peer(p)
-                        .is_some_and(|m| m.author_key() == a)
-                    {
+                    if authors_own_node(&roster, p, a) {
                         rates.allowance(a, now)
                     } else {
                         u64::MAX
@@ -449,4 +443,11 @@ impl Network {
             }
         }
     }
+}
+
+/// Whether `peer` is one of the nodes of the member whose author key is `author`.
+fn authors_own_node(roster: &Roster, peer: &PeerId, author: &AuthorKey) -> bool {
+    roster
+        .member_by_peer(peer)
+        .is_some_and(|m| m.author_key() == author)
 }
