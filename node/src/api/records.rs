@@ -353,16 +353,80 @@ fn content_json(content: &Content) -> Value {
 }
 
 /// A record id from a path, or the 400 saying what an id looks like.
-fn parse_id(text: &str) -> Result<RecordId, ApiError> {
-    RecordId::from_str(text).map_err(|_| {
-        ApiError::bad_request(
-            "bad_id",
+/// Shortest id prefix taken.
+const MIN_ID_PREFIX: usize = 8;
+/// Candidates an ambiguous prefix lists.
+const MAX_ID_CANDIDATES: usize = 10;
+
+/// What an id in a path may be: a whole id, or a prefix to look up in the store.
+enum IdText {
+    Whole(RecordId),
+    Prefix(String),
+}
+
+fn parse_id(text: &str) -> Result<IdText, ApiError> {
+    if let Ok(id) = RecordId::from_str(text) {
+        return Ok(IdText::Whole(id));
+    }
+    if (MIN_ID_PREFIX..64).contains(&text.len())
+        && text.bytes().all(|b| matches!(b, b'0'..=b'9' | b'a'..=b'f'))
+    {
+        return Ok(IdText::Prefix(text.to_owned()));
+    }
+    Err(ApiError::bad_request(
+        "bad_id",
+        format!(
+            "`{}` is not a record id: ids are 64 lowercase hex characters, as POST /v1/records returns, or a unique prefix of {MIN_ID_PREFIX} or more of them",
+            text.chars().take(80).collect::<String>()
+        ),
+    ))
+}
+
+/// The id `text` names among the records the caller may read: a prefix matching none is 404, one
+/// matching several is 400 listing them (records the caller may not read are never listed).
+fn resolve_id(
+    services: &NodeServices,
+    principal: &Principal,
+    text: IdText,
+) -> Result<RecordId, ApiError> {
+    let prefix = match text {
+        IdText::Whole(id) => return Ok(id),
+        IdText::Prefix(prefix) => prefix,
+    };
+    let mut readable = Vec::new();
+    // Looks a little past the listing limit so that unreadable matches cannot hide readable ones
+    // from the count.
+    for id in services
+        .store()
+        .ids_with_prefix(&prefix, MAX_ID_CANDIDATES * 4)?
+    {
+        if readable_bytes(services, principal, &id).is_ok() {
+            readable.push(id);
+        }
+    }
+    match readable.as_slice() {
+        [] => Err(ApiError::not_found(format!(
+            "this node holds no record whose id starts with {prefix}"
+        ))),
+        [one] => Ok(*one),
+        many => Err(ApiError::bad_request(
+            "ambiguous_id",
             format!(
-                "`{}` is not a record id: ids are 64 lowercase hex characters, as POST /v1/records returns",
-                text.chars().take(80).collect::<String>()
+                "{prefix} starts {}{} record ids: give more characters ({})",
+                many.len(),
+                if many.len() >= MAX_ID_CANDIDATES * 4 {
+                    " or more"
+                } else {
+                    ""
+                },
+                many.iter()
+                    .take(MAX_ID_CANDIDATES)
+                    .map(ToString::to_string)
+                    .collect::<Vec<_>>()
+                    .join(", ")
             ),
-        )
-    })
+        )),
+    }
 }
 
 fn no_record(id: &RecordId) -> ApiError {
@@ -378,7 +442,10 @@ pub(super) async fn get_one(
     let services = state.services.clone();
     let now = now_ms();
     let view = state
-        .blocking(move || view(&services, &principal, &id, now))
+        .blocking(move || {
+            let id = resolve_id(&services, &principal, id)?;
+            view(&services, &principal, &id, now)
+        })
         .await??;
     Ok(Json(view))
 }
@@ -486,7 +553,10 @@ pub(super) async fn get_raw(
     let id = parse_id(&id)?;
     let services = state.services.clone();
     let bytes = state
-        .blocking(move || readable_bytes(&services, &principal, &id))
+        .blocking(move || {
+            let id = resolve_id(&services, &principal, id)?;
+            readable_bytes(&services, &principal, &id)
+        })
         .await??;
     Ok(([(header::CONTENT_TYPE, COSE_CONTENT_TYPE)], bytes).into_response())
 }

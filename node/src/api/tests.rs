@@ -574,6 +574,14 @@ async fn publish_then_read_back_the_view_and_the_exact_bytes() {
     let record = verify_record(&raw.bytes, "certnet-dev").unwrap();
     assert_eq!(record.id().to_string(), id);
     assert_eq!(raw.bytes[0], 0xd2, "COSE_Sign1 tag 18");
+
+    // The 12 characters `certnet records` shows (any unique prefix of 8 or more) name it too.
+    let short = &id[..12];
+    let by_prefix = h.get(&format!("/v1/records/{short}")).await;
+    assert_eq!(by_prefix.status, StatusCode::OK, "{}", by_prefix.json);
+    assert_eq!(by_prefix.json["id"], id);
+    let raw_by_prefix = h.get(&format!("/v1/records/{short}/raw")).await;
+    assert_eq!(raw_by_prefix.bytes, raw.bytes);
 }
 
 #[tokio::test]
@@ -590,7 +598,15 @@ async fn reading_a_record_that_is_not_there_or_not_an_id() {
             &["no record with id", &missing],
         );
     }
-    for bad in ["xyz", "ABCDEF", &missing.to_uppercase(), &missing[..63]] {
+    // A prefix of 8 or more lowercase hex characters is looked up: none holds this one.
+    h.get(&format!("/v1/records/{}", &missing[..63]))
+        .await
+        .error(
+            StatusCode::NOT_FOUND,
+            "not_found",
+            &["no record whose id starts with"],
+        );
+    for bad in ["xyz", "ABCDEF", "abcdef1", &missing.to_uppercase()] {
         for uri in [
             format!("/v1/records/{bad}"),
             format!("/v1/records/{bad}/raw"),

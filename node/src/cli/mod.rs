@@ -153,7 +153,10 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
             || matches!(
                 cause.downcast_ref::<ClientError>(),
                 Some(ClientError::Api { code, .. })
-                    if code == "bad_query" || code == "no_effect" || code == "unknown_target"
+                    if matches!(
+                        code.as_str(),
+                        "bad_query" | "bad_id" | "ambiguous_id" | "no_effect" | "unknown_target"
+                    )
             )
     });
     if usage_or_io {

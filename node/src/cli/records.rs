@@ -190,7 +190,8 @@ fn headline(content: &Value) -> String {
 
 #[derive(Debug, Args)]
 pub(crate) struct ShowArgs {
-    /// The record id (64 hex characters, as `publish` prints).
+    /// The record id (64 hex characters, as `publish` prints), or a unique prefix of 8 or more (the
+    /// 12 that `records` shows).
     id: String,
 
     /// Print the API's JSON view.

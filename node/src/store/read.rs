@@ -24,6 +24,32 @@ impl Store {
         Ok(v.and_then(|v| v.get(8..).map(<[u8]>::to_vec)))
     }
 
+    /// Ids of stored records whose lowercase hex starts with `hex_prefix` (hex digits only, at most
+    /// 64), at most `limit` of them, in id order.
+    pub fn ids_with_prefix(
+        &self,
+        hex_prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<RecordId>, StoreError> {
+        let whole = hex_prefix.len() / 2;
+        let bytes = hex::decode(&hex_prefix[..whole * 2])
+            .map_err(|e| StoreError::Corrupt(format!("not a hex prefix: {e}")))?;
+        let mut out = Vec::new();
+        for item in self.records.scan_prefix(&bytes) {
+            let (key, _) = item.map_err(sled_err("read records"))?;
+            let Some(id) = RecordId::from_slice(&key) else {
+                continue;
+            };
+            if id.to_string().starts_with(hex_prefix) {
+                out.push(id);
+                if out.len() >= limit {
+                    break;
+                }
+            }
+        }
+        Ok(out)
+    }
+
     /// The log index of a record.
     pub fn position(&self, id: &RecordId) -> Result<Option<u64>, StoreError> {
         let v = self

@@ -91,6 +91,34 @@ fn appends_chains_and_serves_them() {
 }
 
 #[test]
+fn ids_are_found_by_their_hex_prefix_odd_or_even() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    let records = chain(1, 20, 0);
+    store.ingest_batch(records.clone()).unwrap();
+    for r in &records {
+        let hex = r.id().to_string();
+        for len in [8, 9, 12, 63, 64] {
+            assert_eq!(store.ids_with_prefix(&hex[..len], 10).unwrap(), [r.id()]);
+        }
+    }
+    // One hex digit: every id starting with it, bounded by the limit.
+    let first = records[0].id().to_string()[..1].to_owned();
+    let expected = records
+        .iter()
+        .filter(|r| r.id().to_string().starts_with(&first))
+        .count();
+    assert_eq!(store.ids_with_prefix(&first, 100).unwrap().len(), expected);
+    assert_eq!(store.ids_with_prefix("", 5).unwrap().len(), 5);
+    assert!(
+        store
+            .ids_with_prefix("0123456789abcdef", 10)
+            .unwrap()
+            .is_empty()
+    );
+}
+
+#[test]
 fn added_times_follow_the_clock_never_decrease_and_survive_restarts() {
     let dir = tempfile::tempdir().unwrap();
     let before = now_us();

@@ -253,6 +253,12 @@ fn publish_export_verify_tamper_import_and_update() {
         .success()
         .json();
     assert_eq!(filtered["records"][0]["id"], id3.as_str());
+    // The 12 characters the table shows name the record as well as the whole id.
+    let by_prefix = a.certnet(&["show", &id1[..12], "--json"]).success().json();
+    assert_eq!(by_prefix["id"], id1.as_str());
+    a.certnet(&["show", "abc"])
+        .code(2)
+        .stderr_has("unique prefix of 8 or more");
     let shown = a.certnet(&["show", &id1, "--json"]).success().json();
     assert_eq!(shown["verified"], true);
     assert_eq!(shown["author_name"], "CERT-A");
