@@ -359,12 +359,12 @@ const MIN_ID_PREFIX: usize = 8;
 const MAX_ID_CANDIDATES: usize = 10;
 
 /// What an id in a path may be: a whole id, or a prefix to look up in the store.
-enum IdText {
+pub(super) enum IdText {
     Whole(RecordId),
     Prefix(String),
 }
 
-fn parse_id(text: &str) -> Result<IdText, ApiError> {
+pub(super) fn parse_id(text: &str) -> Result<IdText, ApiError> {
     if let Ok(id) = RecordId::from_str(text) {
         return Ok(IdText::Whole(id));
     }
@@ -384,7 +384,7 @@ fn parse_id(text: &str) -> Result<IdText, ApiError> {
 
 /// The id `text` names among the records the caller may read: a prefix matching none is 404, one
 /// matching several is 400 listing them (records the caller may not read are never listed).
-fn resolve_id(
+pub(super) fn resolve_id(
     services: &NodeServices,
     principal: &Principal,
     text: IdText,

@@ -14,6 +14,7 @@ use serde_json::Value;
 use super::body::streamed;
 use super::principal::{Action, Principal};
 use super::{ApiError, ApiPath, ApiQuery, ApiState};
+use crate::services::NodeServices;
 use crate::stix::log::{StixLogError, decode, record_objects};
 use crate::stix::stream::write_bundle;
 use crate::stix::{STIX_MEDIA_TYPE, bundle};
@@ -44,27 +45,15 @@ pub(super) async fn get_record_stix(
     principal: Principal,
     ApiPath(id): ApiPath<String>,
 ) -> Result<Response, ApiError> {
-    let id = RecordId::from_str(&id).map_err(|_| {
-        ApiError::bad_request(
-            "bad_id",
-            "not a record id: ids are 64 lowercase hex characters, as POST /v1/records returns",
-        )
-    })?;
+    let id = super::records::parse_id(&id)?;
     let services = state.services.clone();
-    let objects = state
-        .blocking(move || -> Result<Option<Vec<Value>>, ApiError> {
-            let store = services.store();
-            let Some(bytes) = store.get(&id)? else {
-                return Ok(None);
-            };
-            let record = decode(&bytes)?;
-            // A record the caller may not read answers like one this node does not hold.
-            if !principal.may_read(record.payload().tlp) {
-                return Ok(None);
-            }
-            Ok(Some(record_objects(store, &record, principal.readable())?))
+    let (id, objects) = state
+        .blocking(move || -> Result<_, ApiError> {
+            let id = super::records::resolve_id(&services, &principal, id)?;
+            Ok((id, readable_objects(&services, &principal, &id)?))
         })
-        .await??
+        .await??;
+    let objects = objects
         .ok_or_else(|| ApiError::not_found(format!("this node holds no record with id {id}")))?;
     if objects.is_empty() {
         return Err(ApiError::not_found(format!(
@@ -72,6 +61,24 @@ pub(super) async fn get_record_stix(
         )));
     }
     Ok(stix_response(&bundle(objects)))
+}
+
+/// The STIX objects of record `id` if the caller may read it (`None`: not held, or not readable,
+/// which answers alike).
+fn readable_objects(
+    services: &NodeServices,
+    principal: &Principal,
+    id: &RecordId,
+) -> Result<Option<Vec<Value>>, ApiError> {
+    let store = services.store();
+    let Some(bytes) = store.get(id)? else {
+        return Ok(None);
+    };
+    let record = decode(&bytes)?;
+    if !principal.may_read(record.payload().tlp) {
+        return Ok(None);
+    }
+    Ok(Some(record_objects(store, &record, principal.readable())?))
 }
 
 /// Query of `GET /v1/stix`.

@@ -232,6 +232,12 @@ async fn record_bundles_are_deterministic_versioned_and_valid() {
     let got = h.get(&format!("/v1/records/{inc}/stix")).await;
     assert_eq!(got.status, StatusCode::OK, "{}", got.json);
     assert_eq!(got.content_type(), "application/stix+json;version=2.1");
+    let short = inc.to_string()[..12].to_owned();
+    let by_prefix = h.get(&format!("/v1/records/{short}/stix")).await;
+    assert_eq!(
+        by_prefix.bytes, got.bytes,
+        "a unique id prefix names the same record"
+    );
     save_bundle("record-incident", &got.bytes);
     let objects = got.json["objects"].as_array().unwrap();
     let main: Vec<&Value> = objects.iter().filter(|o| o["type"] == "incident").collect();
