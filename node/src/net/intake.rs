@@ -19,7 +19,7 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::record::MAX_RECORD;
 use libp2p::PeerId;
 
-use super::jobs::{GossipItem, SyncPage};
+use super::jobs::{GossipItem, PagePart, SyncPage};
 use super::limits::{MAX_GOSSIP_BATCH, MAX_INTAKE_BYTES, MAX_LANE_BATCH, MAX_LANE_BYTES};
 
 /// Why a gossip message was not queued.
@@ -114,12 +114,14 @@ impl Intake {
             let mut page = self.pages.pop_front()?;
             if page.records.len() > MAX_LANE_BATCH {
                 let rest = SyncPage {
+                    part: PagePart {
+                        from_seq: page.part.from_seq + MAX_LANE_BATCH as u64,
+                        ..page.part
+                    },
                     records: page.records.split_off(MAX_LANE_BATCH),
-                    from_seq: page.from_seq + MAX_LANE_BATCH as u64,
                     permit: page.permit.take(),
-                    ..page.part()
                 };
-                page.last = false;
+                page.part.last = false;
                 self.pages.push_front(rest);
             }
             return Some(Work::Page(Box::new(page)));
@@ -172,13 +174,14 @@ impl Intake {
     /// Drops the parts still waiting of the page `peer` sent of `author` from `page_from` (a part
     /// broke a rule, or the store refused it): its sync slot is given back.
     pub(crate) fn drop_page(&mut self, peer: &PeerId, author: &AuthorKey, page_from: u64) {
-        self.pages
-            .retain(|p| !(p.peer == *peer && p.author == *author && p.page_from == page_from));
+        self.pages.retain(|p| {
+            !(p.part.peer == *peer && p.part.author == *author && p.part.page_from == page_from)
+        });
     }
 
     /// Removes everything `peer` sent that still waits (it was banned): the items, to report.
     pub(crate) fn drop_peer(&mut self, peer: &PeerId) -> Vec<GossipItem> {
-        self.pages.retain(|p| p.peer != *peer);
+        self.pages.retain(|p| p.part.peer != *peer);
         self.peers.retain(|p| p != peer);
         let mut out = Vec::new();
         if let Some(lanes) = self.lanes.remove(peer) {
@@ -314,13 +317,7 @@ mod tests {
     fn gossip_and_pages_alternate() {
         let mut intake = Intake::default();
         let page = |n: u64| SyncPage {
-            peer: peer(7),
-            author: author(7),
-            from_seq: n,
-            page_from: n,
-            last: true,
-            target: None,
-            proof: false,
+            part: PagePart::whole(peer(7), author(7), n, None, false),
             records: vec![],
             permit: None,
         };
@@ -344,13 +341,7 @@ mod tests {
         let mut intake = Intake::default();
         let records = MAX_LANE_BATCH * 2 + 5;
         intake.offer_page(SyncPage {
-            peer: peer(7),
-            author: author(7),
-            from_seq: 11,
-            page_from: 11,
-            last: true,
-            target: None,
-            proof: false,
+            part: PagePart::whole(peer(7), author(7), 11, None, false),
             records: (0..records)
                 .map(|n| vec![u8::try_from(n % 256).unwrap()])
                 .collect(),
@@ -362,7 +353,12 @@ mod tests {
         let mut parts = Vec::new();
         while let Some(work) = intake.next() {
             if let Work::Page(p) = work {
-                parts.push((p.from_seq, p.page_from, p.records.len(), p.last));
+                parts.push((
+                    p.part.from_seq,
+                    p.part.page_from,
+                    p.records.len(),
+                    p.part.last,
+                ));
             }
         }
         let lane = MAX_LANE_BATCH as u64;
@@ -380,20 +376,14 @@ mod tests {
     fn the_rest_of_a_page_can_be_dropped() {
         let mut intake = Intake::default();
         intake.offer_page(SyncPage {
-            peer: peer(7),
-            author: author(7),
-            from_seq: 1,
-            page_from: 1,
-            last: true,
-            target: None,
-            proof: false,
+            part: PagePart::whole(peer(7), author(7), 1, None, false),
             records: vec![vec![0]; MAX_LANE_BATCH + 1],
             permit: None,
         });
         let Some(Work::Page(first)) = intake.next() else {
             panic!("expected a page part");
         };
-        assert!(!first.last);
+        assert!(!first.part.last);
         intake.drop_page(&peer(7), &author(7), 1);
         assert!(intake.next().is_none());
     }

@@ -44,42 +44,13 @@ pub(crate) struct GossipItem {
 /// A `Records` response waiting for ingest.
 #[derive(Debug)]
 pub(crate) struct SyncPage {
-    /// Who sent it.
-    pub(crate) peer: PeerId,
-    /// Whose feed was asked for.
-    pub(crate) author: AuthorKey,
-    /// From which seq (this part's first record).
-    pub(crate) from_seq: u64,
-    /// Where the whole page started: a page is ingested in parts of at most `MAX_LANE_BATCH`
-    /// records, alternating with gossip.
-    pub(crate) page_from: u64,
-    /// Whether this part ends the page.
-    pub(crate) last: bool,
-    /// The peer's claimed head for the author, if known.
-    pub(crate) target: Option<u64>,
-    /// Whether it answers a proof request (one record of this node's own feed).
-    pub(crate) proof: bool,
+    /// Which page (or part of it: a page is ingested in parts of at most `MAX_LANE_BATCH` records,
+    /// alternating with gossip).
+    pub(crate) part: PagePart,
     /// The records.
     pub(crate) records: Vec<Vec<u8>>,
     /// The sync slot the request took: held until the page is ingested.
     pub(crate) permit: Option<Permit<PeerId>>,
-}
-
-impl SyncPage {
-    /// A copy of this part's description, without records or slot (the fields a next part keeps).
-    pub(crate) fn part(&self) -> Self {
-        Self {
-            peer: self.peer,
-            author: self.author,
-            from_seq: self.from_seq,
-            page_from: self.page_from,
-            last: self.last,
-            target: self.target,
-            proof: self.proof,
-            records: Vec::new(),
-            permit: None,
-        }
-    }
 }
 
 /// Where an ingest batch came from.
@@ -106,8 +77,29 @@ pub(crate) struct PagePart {
     pub(crate) last: bool,
     /// The peer's claimed head, if known.
     pub(crate) target: Option<u64>,
-    /// Whether it answers a proof request.
+    /// Whether it answers a proof request (one record of this node's own feed).
     pub(crate) proof: bool,
+}
+
+impl PagePart {
+    /// A whole page from `from_seq`, as it arrives.
+    pub(crate) fn whole(
+        peer: PeerId,
+        author: AuthorKey,
+        from_seq: u64,
+        target: Option<u64>,
+        proof: bool,
+    ) -> Self {
+        Self {
+            peer,
+            author,
+            from_seq,
+            page_from: from_seq,
+            last: true,
+            target,
+            proof,
+        }
+    }
 }
 
 /// How an ingest batch ended.
@@ -222,25 +214,14 @@ pub(crate) fn ingest_page(
     permit: Permit<()>,
 ) -> JobDone {
     let SyncPage {
-        peer,
-        author,
-        from_seq,
-        page_from,
-        last,
-        target,
-        proof,
+        part,
         records,
         permit: _sync_slot,
     } = page;
-    let batch = Batch::Sync(PagePart {
-        peer,
-        author,
-        from_seq,
-        page_from,
-        last,
-        target,
-        proof,
-    });
+    let batch = Batch::Sync(part);
+    let PagePart {
+        author, from_seq, ..
+    } = part;
     // Verified once, on all cores; the page's shape is checked on the verified records.
     let verified = verify_all(net, &records);
     for (i, r) in verified.iter().enumerate() {
@@ -428,13 +409,7 @@ mod tests {
             &f.roster,
             NetworkId::dev().as_str(),
             SyncPage {
-                peer: f.peer,
-                author: f.author.public(),
-                from_seq,
-                page_from: from_seq,
-                last: true,
-                target: None,
-                proof: false,
+                part: PagePart::whole(f.peer, f.author.public(), from_seq, None, false),
                 records: records.iter().map(|r| r.bytes().to_vec()).collect(),
                 permit: None,
             },
@@ -501,13 +476,7 @@ mod tests {
             &f.roster,
             NetworkId::dev().as_str(),
             SyncPage {
-                peer: f.peer,
-                author: f.author.public(),
-                from_seq: 1,
-                page_from: 1,
-                last: true,
-                target: Some(2),
-                proof: false,
+                part: PagePart::whole(f.peer, f.author.public(), 1, Some(2), false),
                 records: bytes,
                 permit: None,
             },

@@ -9,7 +9,7 @@ use libp2p::PeerId;
 use libp2p::request_response::{self, InboundFailure, OutboundFailure, ResponseChannel};
 use tracing::{debug, error};
 
-use super::super::jobs::{self, Gap, SyncPage};
+use super::super::jobs::{self, Gap, PagePart, SyncPage};
 use super::super::metrics::{MemberLabels, SyncLabels, Via, ViaLabels};
 use super::super::scheduler::{Failure, Want};
 use super::super::serving::Admission;
@@ -181,13 +181,7 @@ impl Network {
                 };
                 // The slot stays taken until the page is ingested: memory stays bounded.
                 self.intake.offer_page(SyncPage {
-                    peer,
-                    author,
-                    from_seq,
-                    page_from: from_seq,
-                    last: true,
-                    target,
-                    proof,
+                    part: PagePart::whole(peer, author, from_seq, target, proof),
                     records,
                     permit: Some(done.permit),
                 });
