@@ -10,6 +10,7 @@
 //! - [`cbor`]: the deterministic CBOR subset every structure uses; [`cbor_reader`]: reading it in
 //!   place, without allocating (sync responses, a record's author).
 //! - [`record`]: the record model, content validation, COSE_Sign1 signing and the one acceptance check.
+//! - [`sealed`]: sealed records: a record body encrypted to named members (COSE_Encrypt, HPKE).
 //! - [`chain`]: per-author chain links and equivocation proofs.
 //! - [`view`]: the current view of a record after its author's updates and revocations.
 //! - [`sync`]: sync wire messages and their bounds.
@@ -26,5 +27,6 @@ pub mod id;
 pub mod keys;
 pub mod merkle;
 pub mod record;
+pub mod sealed;
 pub mod sync;
 pub mod view;

@@ -718,10 +718,10 @@ fn invalid_records(d: &Data) -> Vec<Invalid> {
     );
     add(
         "tlp-red",
-        "base-valid with tlp `red`, signed by A: red never travels in clear in v1.",
+        "base-valid with tlp `red`, signed by A: red never travels in clear, only sealed (kind `sealed`).",
         mutate(&base, |v| *field(v, "tlp") = t("red")),
         "tlp_red",
-        "tlp red records need recipient encryption, which v1 does not have: use amber+strict or share red material directly",
+        "tlp red records are sealed to named recipients: publish with `to` (names of roster members), or use amber+strict",
     );
     add(
         "tlp-unknown",
@@ -1589,8 +1589,9 @@ fn committed_vectors_match_the_generator() {
          if the format change is intended, run CERTNET_BLESS_VECTORS=1 cargo test -p certnet-protocol --test vectors \
          and update PROTOCOL.md"
     );
-    // No leftover vector files the generator no longer writes.
-    let known: BTreeSet<&str> = files.iter().map(|(n, _)| *n).collect();
+    // No leftover vector files the generators no longer write (sealed.json: tests/sealed_vectors.rs).
+    let mut known: BTreeSet<&str> = files.iter().map(|(n, _)| *n).collect();
+    known.insert("sealed.json");
     for entry in std::fs::read_dir(&dir).unwrap() {
         let name = entry.unwrap().file_name().into_string().unwrap();
         let generated = name.ends_with(".json") || name.ends_with(".cbor");

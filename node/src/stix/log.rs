@@ -107,7 +107,8 @@ pub fn group_of(
             },
             None => return Ok(vec![]),
         },
-        Kind::Other(_) => return Ok(vec![]),
+        // A sealed record this node cannot open makes no STIX object (an opened one arrives as its body).
+        Kind::Sealed | Kind::Other(_) => return Ok(vec![]),
     };
     let referrers = lookup.referrers(&target.id())?;
     Ok(record_versions(&target, &referrers, lookup))

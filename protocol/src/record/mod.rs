@@ -20,6 +20,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use crate::cbor::{self, CborError};
 use crate::id::RecordId;
 use crate::keys::AuthorKey;
+pub use crate::sealed::Sealed;
 pub use content::{
     Advisory, FieldError, Incident, Indicator, Revoke, Severity, Sighting, Status, Update,
 };
@@ -86,9 +87,9 @@ pub enum RecordError {
         /// What differs.
         reason: &'static str,
     },
-    /// TLP:RED may not travel in clear.
+    /// TLP:RED may not travel in clear: only a `sealed` record may carry it.
     #[error(
-        "tlp red records need recipient encryption, which v1 does not have: use amber+strict or share red material directly"
+        "tlp red records are sealed to named recipients: publish with `to` (names of roster members), or use amber+strict"
     )]
     TlpRed,
     /// The Ed25519 signature does not verify (strict verification).
@@ -129,6 +130,8 @@ pub enum Kind {
     Update,
     /// Withdrawal of an earlier record of the same author.
     Revoke,
+    /// A record body encrypted to named members (PROTOCOL.md §20).
+    Sealed,
     /// A kind from a newer version: lowercase `[a-z0-9-]`, at most [`MAX_KIND`] bytes.
     Other(String),
 }
@@ -143,6 +146,7 @@ impl Kind {
             Kind::Sighting => "sighting",
             Kind::Update => "update",
             Kind::Revoke => "revoke",
+            Kind::Sealed => "sealed",
             Kind::Other(s) => s,
         }
     }
@@ -165,6 +169,7 @@ impl FromStr for Kind {
             "sighting" => Kind::Sighting,
             "update" => Kind::Update,
             "revoke" => Kind::Revoke,
+            "sealed" => Kind::Sealed,
             other if is_name(other, MAX_KIND) => Kind::Other(other.to_owned()),
             _ => {
                 return Err(FieldError::new(
@@ -270,6 +275,8 @@ pub enum Content {
     Update(Update),
     /// `revoke`
     Revoke(Revoke),
+    /// `sealed`
+    Sealed(Sealed),
     /// Content of a kind this version does not know, kept as decoded.
     Other(Value),
 }
@@ -284,12 +291,17 @@ impl Content {
             Kind::Sighting => Content::Sighting(Sighting::deserialize(d)?),
             Kind::Update => Content::Update(Update::deserialize(d)?),
             Kind::Revoke => Content::Revoke(Revoke::deserialize(d)?),
+            Kind::Sealed => {
+                return Err(serde::de::Error::custom(
+                    "a sealed record is made by the node from the record and `to`, not written by hand",
+                ));
+            }
             Kind::Other(_) => Content::Other(Value::deserialize(d)?),
         })
     }
 
     /// The content as a CBOR value (maps not yet sorted).
-    fn to_value(&self) -> Value {
+    pub(crate) fn to_value(&self) -> Value {
         let v = match self {
             Content::Incident(c) => Value::serialized(c),
             Content::Indicator(c) => Value::serialized(c),
@@ -297,6 +309,7 @@ impl Content {
             Content::Sighting(c) => Value::serialized(c),
             Content::Update(c) => Value::serialized(c),
             Content::Revoke(c) => Value::serialized(c),
+            Content::Sealed(c) => return c.to_value(),
             Content::Other(v) => return v.clone(),
         };
         // Serializing these plain structs into a Value cannot fail.
@@ -312,6 +325,7 @@ impl Content {
             Content::Sighting(c) => c.serialize(s),
             Content::Update(c) => c.serialize(s),
             Content::Revoke(c) => c.serialize(s),
+            Content::Sealed(c) => c.serialize(s),
             Content::Other(v) => v.serialize(s),
         }
     }
@@ -373,56 +387,15 @@ impl Payload {
         if (self.seq == 1) != self.prev.is_none() {
             return Err(FieldError::new("prev", "must be null exactly when seq is 1").into());
         }
-        if self.tlp == Tlp::Red {
-            return Err(RecordError::TlpRed);
+        check_body(&self.kind, self.tlp, &self.refs, &self.content, false)
+    }
+
+    /// The rules of an opened sealed record's body, which may be `red` (PROTOCOL.md §20).
+    pub(crate) fn validate_opened(&self) -> Result<(), RecordError> {
+        if self.kind == Kind::Sealed {
+            return Err(FieldError::new("kind", "a sealed record cannot hold another").into());
         }
-        if self.refs.len() > MAX_REFS {
-            return Err(
-                FieldError::new("refs", format!("must have at most {MAX_REFS} entries")).into(),
-            );
-        }
-        for (i, r) in self.refs.iter().enumerate() {
-            if self.refs[..i].contains(r) {
-                return Err(
-                    FieldError::new(&format!("refs[{i}]"), "repeats an earlier entry").into(),
-                );
-            }
-        }
-        let kind_matches = matches!(
-            (&self.kind, &self.content),
-            (Kind::Incident, Content::Incident(_))
-                | (Kind::Indicator, Content::Indicator(_))
-                | (Kind::Advisory, Content::Advisory(_))
-                | (Kind::Sighting, Content::Sighting(_))
-                | (Kind::Update, Content::Update(_))
-                | (Kind::Revoke, Content::Revoke(_))
-                | (Kind::Other(_), Content::Other(_))
-        );
-        if !kind_matches {
-            return Err(
-                FieldError::new("content", format!("does not match kind `{}`", self.kind)).into(),
-            );
-        }
-        if matches!(self.kind, Kind::Update | Kind::Revoke) && self.refs.len() != 1 {
-            return Err(FieldError::new(
-                "refs",
-                format!(
-                    "must name exactly one target record for kind `{}`",
-                    self.kind
-                ),
-            )
-            .into());
-        }
-        match &self.content {
-            Content::Incident(c) => c.validate("content")?,
-            Content::Indicator(c) => c.validate("content")?,
-            Content::Advisory(c) => c.validate("content")?,
-            Content::Sighting(c) => c.validate("content", !self.refs.is_empty())?,
-            Content::Update(c) => c.validate("content")?,
-            Content::Revoke(c) => c.validate("content")?,
-            Content::Other(_) => {}
-        }
-        Ok(())
+        check_body(&self.kind, self.tlp, &self.refs, &self.content, true)
     }
 
     /// The deterministic CBOR encoding of the payload.
@@ -551,6 +524,68 @@ impl Payload {
     }
 }
 
+/// The rules on kind, TLP, refs and content: of a clear record, and of a sealed record's body
+/// (`red_allowed`) once opened.
+fn check_body(
+    kind: &Kind,
+    tlp: Tlp,
+    refs: &[RecordId],
+    content: &Content,
+    red_allowed: bool,
+) -> Result<(), RecordError> {
+    if tlp == Tlp::Red && !red_allowed && *kind != Kind::Sealed {
+        return Err(RecordError::TlpRed);
+    }
+    if refs.len() > MAX_REFS {
+        return Err(
+            FieldError::new("refs", format!("must have at most {MAX_REFS} entries")).into(),
+        );
+    }
+    for (i, r) in refs.iter().enumerate() {
+        if refs[..i].contains(r) {
+            return Err(FieldError::new(&format!("refs[{i}]"), "repeats an earlier entry").into());
+        }
+    }
+    let kind_matches = matches!(
+        (kind, content),
+        (Kind::Incident, Content::Incident(_))
+            | (Kind::Indicator, Content::Indicator(_))
+            | (Kind::Advisory, Content::Advisory(_))
+            | (Kind::Sighting, Content::Sighting(_))
+            | (Kind::Update, Content::Update(_))
+            | (Kind::Revoke, Content::Revoke(_))
+            | (Kind::Sealed, Content::Sealed(_))
+            | (Kind::Other(_), Content::Other(_))
+    );
+    if !kind_matches {
+        return Err(FieldError::new("content", format!("does not match kind `{kind}`")).into());
+    }
+    if matches!(kind, Kind::Update | Kind::Revoke) && refs.len() != 1 {
+        return Err(FieldError::new(
+            "refs",
+            format!("must name exactly one target record for kind `{kind}`"),
+        )
+        .into());
+    }
+    if *kind == Kind::Sealed && !refs.is_empty() {
+        return Err(FieldError::new(
+            "refs",
+            "must be empty for a sealed record: its refs travel inside, encrypted",
+        )
+        .into());
+    }
+    match content {
+        Content::Incident(c) => c.validate("content")?,
+        Content::Indicator(c) => c.validate("content")?,
+        Content::Advisory(c) => c.validate("content")?,
+        Content::Sighting(c) => c.validate("content", !refs.is_empty())?,
+        Content::Update(c) => c.validate("content")?,
+        Content::Revoke(c) => c.validate("content")?,
+        Content::Sealed(_) | Content::Other(_) => {}
+    }
+    Ok(())
+}
+
 /// Whether a null or an empty array appears anywhere in `value`.
 fn has_null_or_empty_list(value: &Value) -> bool {
     match value {
@@ -562,7 +597,10 @@ fn has_null_or_empty_list(value: &Value) -> bool {
 }
 
 /// Decodes known content strictly and checks it re-encodes to the same value.
-fn decode_content(kind: &Kind, value: Value) -> Result<Content, RecordError> {
+pub(crate) fn decode_content(kind: &Kind, value: Value) -> Result<Content, RecordError> {
+    if let Kind::Sealed = kind {
+        return Sealed::from_value(value).map(Content::Sealed);
+    }
     if let Kind::Other(_) = kind {
         if !matches!(value, Value::Map(_)) {
             return Err(RecordError::Shape("`content` must be a map".to_owned()));
@@ -576,7 +614,7 @@ fn decode_content(kind: &Kind, value: Value) -> Result<Content, RecordError> {
         Kind::Sighting => value.deserialized().map(Content::Sighting),
         Kind::Update => value.deserialized().map(Content::Update),
         Kind::Revoke => value.deserialized().map(Content::Revoke),
-        Kind::Other(_) => Ok(Content::Other(value.clone())),
+        Kind::Sealed | Kind::Other(_) => unreachable!("handled above"),
     }
     .map_err(|e| FieldError::new("content", format!("does not fit kind `{kind}`: {e}")))?;
     // The typed content re-encodes to the same value exactly when no field is present as null or
