@@ -11,6 +11,8 @@
 //! - [`ingest`]: the one path records from others take into the store (verify, roster, append).
 //! - [`services`]: what the API and tasks share (store, roster, author key, metrics): publishing
 //!   this node's records, making checkpoints.
+//! - [`sealed`]: this node's encryption keys: sealing its records to named members, opening those
+//!   addressed to it, and following the log to open what arrives.
 //! - [`export`]: streaming the store's log as an export file; [`import`]: feeding an audited export
 //!   file into a store.
 //! - [`metrics`]: the Prometheus registry and the node's metrics.
@@ -30,6 +32,7 @@ pub mod metrics;
 pub mod net;
 pub mod node;
 pub mod runtime;
+pub mod sealed;
 pub mod services;
 pub mod stix;
 pub mod store;

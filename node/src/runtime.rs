@@ -240,7 +240,8 @@ async fn run_tasks(
             node.author().clone(),
             metrics.clone(),
         )
-        .map_err(RunError::Checkpoints)?,
+        .map_err(RunError::Checkpoints)?
+        .with_encryption(node.encryption().to_vec()),
     );
 
     // Networking: the event loop owns the Swarm; it shares the store and the roster cell.
@@ -259,6 +260,15 @@ async fn run_tasks(
         services.clone(),
         node.config().store().checkpoint_interval(),
         checkpoints_stop,
+    )));
+
+    // Opens sealed records addressed to this node as they enter the log (any path).
+    let (stop_follower, follower_stop) = oneshot::channel::<()>();
+    let mut follower_task = Owned(tokio::spawn(crate::sealed::follower::follow(
+        services.clone(),
+        async {
+            let _ = follower_stop.await;
+        },
     )));
 
     let (stop_api, api_stop) = oneshot::channel::<()>();
@@ -308,6 +318,14 @@ async fn run_tasks(
             "API requests still open after the grace period: closing them"
         ),
     }
+
+    let _ = stop_follower.send(());
+    (&mut follower_task.0)
+        .await
+        .map_err(|source| RunError::Panicked {
+            task: "sealed-record follower",
+            source,
+        })?;
 
     let _ = stop_checkpoints.send(());
     (&mut checkpoint_task.0)

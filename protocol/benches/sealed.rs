@@ -8,8 +8,7 @@ use std::hint::black_box;
 
 use certnet_protocol::keys::AuthorSecret;
 use certnet_protocol::record::{
-    Content, Draft, FeedPosition, Kind, Payload, Tlp, VerifiedRecord, cose, sample, sign_record,
-    verify_record,
+    Draft, FeedPosition, Payload, Tlp, VerifiedRecord, cose, sample, sign_record, verify_record,
 };
 use certnet_protocol::sealed::seeded::SeededRng;
 use certnet_protocol::sealed::{
@@ -58,12 +57,7 @@ fn sealed_record(members: &[Member], n: usize, rng: &mut SeededRng) -> VerifiedR
         seq: 1,
     };
     let sealed = seal(&body(), &audience(&members[..n]), &ctx, rng).expect("seals");
-    let draft = Draft {
-        kind: Kind::Sealed,
-        tlp: Tlp::Red,
-        refs: vec![],
-        content: Content::Sealed(sealed),
-    };
+    let draft = Draft::sealed(Tlp::Red, sealed);
     let at = FeedPosition {
         seq: 1,
         prev: None,

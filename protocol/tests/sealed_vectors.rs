@@ -113,12 +113,7 @@ fn records(m: &[Member; 4]) -> Vec<VerifiedRecord> {
             seq,
         };
         let sealed = seal(&draft, &to, &ctx, &mut rng).unwrap();
-        let outer = Draft {
-            kind: Kind::Sealed,
-            tlp: draft.tlp,
-            refs: vec![],
-            content: Content::Sealed(sealed),
-        };
+        let outer = Draft::sealed(draft.tlp, sealed);
         let at = FeedPosition {
             seq,
             prev: out.last().map(|r| r.id()),

@@ -721,7 +721,7 @@ fn invalid_records(d: &Data) -> Vec<Invalid> {
         "base-valid with tlp `red`, signed by A: red never travels in clear, only sealed (kind `sealed`).",
         mutate(&base, |v| *field(v, "tlp") = t("red")),
         "tlp_red",
-        "tlp red records are sealed to named recipients: publish with `to` (names of roster members), or use amber+strict",
+        "tlp red records are sealed to named recipients: name them with `to` (CLI: --to), roster member names, or use amber+strict",
     );
     add(
         "tlp-unknown",

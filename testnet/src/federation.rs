@@ -205,6 +205,7 @@ impl Federation {
                 listen,
                 peer_id: keys.peer_id,
                 author_key: keys.author_key,
+                encryption_key: keys.encryption_key,
                 on_roster: i < config.nodes,
                 process: None,
             });
@@ -1068,6 +1069,7 @@ struct Keys {
     name: String,
     author_key: String,
     peer_id: String,
+    encryption_key: String,
 }
 
 fn node_keys(bin: &Path, data_dir: &Path) -> Result<Keys, Error> {
@@ -1089,6 +1091,7 @@ fn node_keys(bin: &Path, data_dir: &Path) -> Result<Keys, Error> {
         name: field("name")?,
         author_key: field("author_key")?,
         peer_id: field("peer_id")?,
+        encryption_key: field("encryption_key")?,
     })
 }
 
@@ -1124,6 +1127,10 @@ fn write_rosters(network: &str, nodes: &[NodeState], extra: &[RosterMember]) -> 
         author_key: n.author_key.clone(),
         peer_ids: vec![n.peer_id.clone()],
         addrs: n.listen.clone(),
+        encryption_keys: [n.encryption_key.clone()]
+            .into_iter()
+            .filter(|k| !k.is_empty())
+            .collect(),
     };
     let mut members: Vec<RosterMember> = nodes.iter().filter(|n| n.on_roster).map(entry).collect();
     members.extend_from_slice(extra);

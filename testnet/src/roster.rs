@@ -1,5 +1,6 @@
 //! The one roster every node of a testnet shares, in the `roster.toml` format the node reads
-//! (`network`, then one `[[member]]` per member with `name`, `author_key`, `peer_ids`, `addrs`).
+//! (`network`, then one `[[member]]` per member with `name`, `author_key`, `peer_ids`, `addrs`,
+//! `encryption_keys`).
 
 use serde::Serialize;
 
@@ -14,6 +15,9 @@ pub struct RosterMember {
     pub peer_ids: Vec<String>,
     /// Bootstrap multiaddrs of the member's node.
     pub addrs: Vec<String>,
+    /// Its encryption keys, newest first (records sealed to it); none for members without a node.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub encryption_keys: Vec<String>,
 }
 
 #[derive(Serialize)]
@@ -48,6 +52,7 @@ mod tests {
             author_key: format!("ed25519:{n}"),
             peer_ids: vec![format!("12D3{n}")],
             addrs: vec!["/ip4/127.0.0.1/tcp/1".into()],
+            encryption_keys: vec![],
         };
         let text = render("testnet-x", &[member("A"), member("B")]).unwrap();
         let parsed: toml::Value = toml::from_str(&text).unwrap();

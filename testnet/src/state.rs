@@ -52,6 +52,9 @@ pub struct NodeState {
     pub peer_id: String,
     /// Its author key.
     pub author_key: String,
+    /// Its newest encryption key (`x25519:…`).
+    #[serde(default)]
+    pub encryption_key: String,
     /// Whether the shared roster lists it (false: an outsider, known only to itself).
     pub on_roster: bool,
     /// Its process while it runs.
@@ -186,6 +189,7 @@ mod tests {
                 listen: vec!["/ip4/127.0.0.1/tcp/2".into()],
                 peer_id: "p".into(),
                 author_key: "k".into(),
+                encryption_key: "e".into(),
                 on_roster: true,
                 process: Some(ProcessId {
                     pid: 7,

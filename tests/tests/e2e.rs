@@ -8,6 +8,7 @@ mod bench;
 mod federation;
 mod hostile;
 mod hostile_member;
+mod sealed;
 mod util;
 
 use std::collections::BTreeSet;

@@ -204,6 +204,14 @@ impl From<PublishError> for ApiError {
             PublishError::NoEffect { .. } => {
                 Self::new(StatusCode::CONFLICT, "no_effect", err.to_string())
             }
+            PublishError::Audience(_) => Self::unprocessable("bad_audience", err.to_string()),
+            PublishError::SealedUpdateOfClear => {
+                Self::unprocessable("bad_audience", err.to_string())
+            }
+            PublishError::Seal(_) => {
+                error!(error = %err, "sealing failed");
+                Self::internal("seal_failed", err.to_string())
+            }
             PublishError::Store(e @ (StoreError::DiskFull { .. } | StoreError::DiskLow { .. })) => {
                 Self::insufficient_storage(&e)
             }

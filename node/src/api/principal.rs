@@ -123,9 +123,11 @@ impl Principal {
         )
     }
 
-    /// The TAXII collections this principal sees.
+    /// The TAXII collections this principal sees: a consumer those configured for it, others every
+    /// band they may read (TLP:RED holds only the sealed records this node opened: its own
+    /// organisation's reading, through the operator's token).
     pub fn collections(&self) -> BandSet {
-        let taxii = BandSet::of([Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict]);
+        let taxii = BandSet::ALL;
         match self {
             Principal::Consumer { collections, .. } => *collections,
             other => BandSet::of(taxii.iter().filter(|t| other.may_read(*t))),
@@ -237,9 +239,6 @@ mod tests {
         );
         assert_eq!(siem.readable(), BandSet::of([Tlp::Clear, Tlp::Green]));
         assert_eq!(open.collections(), BandSet::one(Tlp::Clear));
-        assert_eq!(
-            op.collections(),
-            BandSet::of([Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict])
-        );
+        assert_eq!(op.collections(), BandSet::ALL);
     }
 }

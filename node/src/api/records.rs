@@ -37,12 +37,13 @@ pub(super) async fn publish(
     ApiJson(body): ApiJson<PublishRequest>,
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
     principal.require(Action::Write)?;
+    let to = body.to.clone();
     let draft = draft(body)?;
     let peers_have = own_feed_floor(&state).await;
     let services = state.services.clone();
     let now = now_ms();
     let published = state
-        .blocking(move || services.publish(draft, now, peers_have))
+        .blocking(move || services.publish_to(draft, to.as_deref(), now, peers_have))
         .await??;
     debug!(id = %published.id, seq = published.seq, index = published.index, "record published");
     let answer = PublishResponse {
@@ -114,7 +115,7 @@ fn draft(body: PublishRequest) -> Result<Draft, ApiError> {
         )));
     }
     let tlp = Tlp::from_str(&body.tlp).map_err(|e| invalid(e.to_string()))?;
-    if tlp == Tlp::Red {
+    if tlp == Tlp::Red && body.to.is_none() && !matches!(kind, Kind::Update | Kind::Revoke) {
         return Err(ApiError::unprocessable(
             "tlp_red",
             certnet_protocol::record::RecordError::TlpRed.to_string(),
@@ -237,7 +238,7 @@ pub(super) async fn list(
             .kind
             .map(|k| match Kind::from_str(&k) {
                 Ok(Kind::Other(name)) => Err(format!(
-                    "kind `{name}` is not one of incident, indicator, advisory, sighting, update, revoke"
+                    "kind `{name}` is not one of incident, indicator, advisory, sighting, update, revoke, sealed"
                 )),
                 other => other.map_err(|e| e.to_string()),
             })
@@ -291,7 +292,7 @@ fn scan(
             next_cursor = Some(index);
             break;
         }
-        let record = decode_stored(&entry.bytes)?;
+        let record = services.present(decode_stored(&entry.bytes)?);
         if filter.matches(record.payload()) {
             records.push(record_json(
                 services,
@@ -328,7 +329,29 @@ pub(super) fn record_json(
     logged: Option<(u64, u64)>,
 ) -> RecordJson {
     let p = record.payload();
+    let unread = match &p.content {
+        Content::Sealed(s) => Some(s.envelope().ciphertext.len()),
+        _ => None,
+    };
+    let sealed_error = if unread.is_some() {
+        services.store().sealed_flag(&record.id()).ok().flatten()
+    } else {
+        None
+    };
     RecordJson {
+        sealed: unread.is_some() || record.audience().is_some(),
+        recipients: record.audience().map(|keys| {
+            keys.iter()
+                .map(|k| match AuthorKey::from_bytes(*k) {
+                    Ok(key) => services
+                        .member_name(&key)
+                        .unwrap_or_else(|| key.to_string()),
+                    Err(_) => hex::encode(k),
+                })
+                .collect()
+        }),
+        sealed_size: unread,
+        sealed_error,
         id: record.id().to_string(),
         index: logged.map(|l| l.0),
         added_us: logged.map(|l| l.1),
@@ -340,7 +363,10 @@ pub(super) fn record_json(
         kind: p.kind.to_string(),
         tlp: p.tlp.to_string(),
         refs: p.refs.iter().map(ToString::to_string).collect(),
-        content: content_json(&p.content),
+        content: match unread {
+            Some(_) => serde_json::json!({}),
+            None => content_json(&p.content),
+        },
     }
 }
 
@@ -487,10 +513,11 @@ fn view(
         Ok(verified) => (verified.record().clone(), None),
         Err(e) => (decode_stored(&bytes)?, Some(e.to_string())),
     };
-    let referrers = store
+    let record = services.present(record);
+    let referrers = services
         .referrers(id)?
         .iter()
-        .map(|b| decode_stored(b))
+        .map(|b| decode_stored(b).map(|r| services.present(r)))
         .collect::<Result<Vec<_>, _>>()?;
     let pairs: Vec<(RecordId, &Payload)> =
         referrers.iter().map(|r| (r.id(), r.payload())).collect();

@@ -15,7 +15,7 @@ use super::body::streamed;
 use super::principal::{Action, Principal};
 use super::{ApiError, ApiPath, ApiQuery, ApiState};
 use crate::services::NodeServices;
-use crate::stix::log::{StixLogError, decode, record_objects};
+use crate::stix::log::{StixLogError, StoreLookup, record_objects};
 use crate::stix::stream::write_bundle;
 use crate::stix::{STIX_MEDIA_TYPE, bundle};
 use crate::store::BandSet;
@@ -70,15 +70,20 @@ fn readable_objects(
     principal: &Principal,
     id: &RecordId,
 ) -> Result<Option<Vec<Value>>, ApiError> {
-    let store = services.store();
-    let Some(bytes) = store.get(id)? else {
+    let roster = services.roster();
+    let lookup = StoreLookup::reading(services, &roster);
+    let Some(bytes) = lookup.store.get(id)? else {
         return Ok(None);
     };
-    let record = decode(&bytes)?;
+    let record = lookup.decode(&bytes)?;
     if !principal.may_read(record.payload().tlp) {
         return Ok(None);
     }
-    Ok(Some(record_objects(store, &record, principal.readable())?))
+    Ok(Some(record_objects(
+        &lookup,
+        &record,
+        principal.readable(),
+    )?))
 }
 
 /// Query of `GET /v1/stix`.
@@ -132,10 +137,11 @@ pub(super) async fn get_bundle(
             })
             .collect::<Result<_, _>>()?,
     };
-    let store = state.services.store().clone();
+    let services = state.services.clone();
     let permit = state.blocking_permit().await?;
     let body = streamed(permit, "STIX bundle", move |out| {
-        write_bundle(&store, bands, &kinds, out).map(|_| ())
+        let roster = services.roster();
+        write_bundle(StoreLookup::reading(&services, &roster), bands, &kinds, out).map(|_| ())
     });
     Ok(([(header::CONTENT_TYPE, STIX_MEDIA_TYPE)], body).into_response())
 }

@@ -125,7 +125,7 @@ async fn read_step(state: &ApiState, readable: BandSet, from: u64) -> Option<(Ve
                 let Some(entry) = store.entry(index)? else {
                     break;
                 };
-                let record = decode_stored(&entry.bytes)?;
+                let record = services.present(decode_stored(&entry.bytes)?);
                 if !readable.contains(record.payload().tlp) {
                     continue;
                 }

@@ -440,7 +440,7 @@ async fn publish_mistakes_name_the_field_and_rule() {
         (
             case(&|b| b["tlp"] = json!("red")),
             "tlp_red",
-            vec!["recipient encryption", "v1"],
+            vec!["sealed to named recipients", "`to`"],
         ),
         (
             case(&|b| b["tlp"] = json!("purple")),

@@ -97,13 +97,18 @@ pub struct FrozenAuthor {
 pub struct PublishRequest {
     /// `incident`, `indicator`, `advisory`, `sighting`, `update` or `revoke`.
     pub kind: String,
-    /// `clear`, `green`, `amber` or `amber+strict` (`red` is refused in v1).
+    /// `clear`, `green`, `amber`, `amber+strict`, or `red` (only with `to`).
     pub tlp: String,
     /// Ids of related records (for `update` and `revoke`: exactly the target).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub refs: Vec<String>,
     /// Kind-specific content (PROTOCOL.md §5).
     pub content: Value,
+    /// Roster member names to seal the record to (PROTOCOL.md §20); this node is always added.
+    /// Absent: every member reads it (an update or revoke of a sealed record goes to its target's
+    /// audience anyway).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub to: Option<Vec<String>>,
 }
 
 /// `201` answer to `POST /v1/records`.
@@ -144,8 +149,22 @@ pub struct RecordJson {
     pub tlp: String,
     /// Related record ids.
     pub refs: Vec<String>,
-    /// Content as signed.
+    /// Content as signed (as opened, for a sealed record this node reads; `{}` for one it cannot).
     pub content: Value,
+    /// Sealed to named members (PROTOCOL.md §20): `kind`, `tlp`, `refs` and `content` are then the
+    /// opened body's, if this node is a recipient.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub sealed: bool,
+    /// A sealed record this node opened: the member names it is sealed to (an author key for one
+    /// no longer in the roster).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recipients: Option<Vec<String>>,
+    /// A sealed record this node cannot read: the size of its encrypted content, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_size: Option<usize>,
+    /// A sealed record addressed to this node that does not open: why (it stays in the log).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sealed_error: Option<String>,
 }
 
 /// `GET /v1/records`: one page of the log, filtered.

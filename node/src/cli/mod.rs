@@ -14,6 +14,7 @@ mod roster;
 mod run;
 mod status;
 mod verify;
+mod verify_sealed;
 
 use std::path::PathBuf;
 
@@ -156,6 +157,7 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
                     if matches!(
                         code.as_str(),
                         "bad_query" | "bad_id" | "ambiguous_id" | "no_effect" | "unknown_target"
+                            | "bad_audience" | "tlp_red"
                     )
             )
     });

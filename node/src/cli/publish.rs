@@ -91,16 +91,28 @@ pub(crate) struct PublishArgs {
     #[arg(long = "ref", id = "refs", value_name = "ID")]
     refs: Vec<String>,
 
+    /// Seal the record to this roster member (a name as `certnet roster list` shows it); repeat,
+    /// or separate names with commas. Only they (and this node) can read it; every node relays it.
+    /// Needed for `--tlp red`. Works with `--file` too (adds to its `to`).
+    #[arg(long = "to", value_name = "MEMBER", value_delimiter = ',')]
+    to: Vec<String>,
+
     /// Print the node's JSON answer `{id, seq, index}` instead of the id alone.
     #[arg(long)]
     json: bool,
 }
 
 pub(super) fn run(dir: &DataDir, args: PublishArgs) -> anyhow::Result<()> {
-    let request = match &args.file {
+    let mut request = match &args.file {
         Some(path) => read_request(path)?,
         None => quick_incident(&args)?,
     };
+    if !args.to.is_empty() {
+        request
+            .to
+            .get_or_insert_with(Vec::new)
+            .extend(args.to.iter().cloned());
+    }
     let client = Client::from_data_dir(dir)?;
     let published = say_if_slow(|| client.publish(&request))?;
     if args.json {
@@ -143,7 +155,7 @@ fn read_request(path: &PathBuf) -> anyhow::Result<PublishRequest> {
     };
     serde_json::from_str(&text).with_context(|| {
         format!(
-            "{} is not a publish request: expected a JSON object with kind, tlp, content and optionally refs",
+            "{} is not a publish request: expected a JSON object with kind, tlp, content and optionally refs and to",
             path.display()
         )
     })
@@ -201,6 +213,7 @@ fn quick_incident(args: &PublishArgs) -> anyhow::Result<PublishRequest> {
         tlp: args.tlp.clone(),
         refs: args.refs.clone(),
         content: Value::Object(content),
+        to: None,
     })
 }
 

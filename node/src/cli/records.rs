@@ -163,13 +163,24 @@ fn table(records: &[RecordJson], header: bool) -> String {
             r.tlp,
             r.seq,
             &r.id[..12.min(r.id.len())],
-            clip(&headline(&r.content), 70),
+            clip(&sealed_headline(r), 70),
         ));
     }
     if header && records.is_empty() {
         lines.push("(no records)".to_owned());
     }
     lines.join("\n")
+}
+
+/// The headline of a listed record; a sealed one says so, and to whom (or that this node cannot
+/// read it).
+fn sealed_headline(r: &RecordJson) -> String {
+    match (&r.recipients, r.sealed_size, &r.sealed_error) {
+        (_, Some(_), Some(error)) => format!("[sealed, addressed here, does NOT open: {error}]"),
+        (_, Some(size), None) => format!("[sealed to other members: {size} bytes]"),
+        (Some(to), _, _) => format!("[sealed to {}] {}", to.join(", "), headline(&r.content)),
+        _ => headline(&r.content),
+    }
 }
 
 /// The line that best names a record: its title, value, note or reason.
@@ -256,6 +267,19 @@ fn render(v: &RecordView) -> anyhow::Result<String> {
         ),
         format!("kind      {}", r.kind),
     ];
+    match (&r.recipients, r.sealed_size, &r.sealed_error) {
+        (Some(to), _, _) => lines.push(format!(
+            "sealed    to {} (opened here; every other node holds only ciphertext)",
+            to.join(", ")
+        )),
+        (_, Some(size), Some(error)) => lines.push(format!(
+            "sealed    addressed to this node but does NOT open: {error} ({size} bytes; kept in the log)"
+        )),
+        (_, Some(size), None) => lines.push(format!(
+            "sealed    to other members; this node cannot read it ({size} bytes of ciphertext)"
+        )),
+        _ => {}
+    }
     if v.view.tlp == r.tlp {
         lines.push(format!("tlp       {}", r.tlp));
     } else {

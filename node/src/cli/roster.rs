@@ -13,6 +13,7 @@ use certnet_node::datadir::config::NodeConfig;
 use certnet_node::datadir::roster_file::RosterFile as _;
 use certnet_node::membership::{Member, MemberName, Roster};
 use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::sealed::EncryptionKey;
 use clap::{Args, Subcommand};
 use libp2p::Multiaddr;
 use libp2p_identity::PeerId;
@@ -45,7 +46,7 @@ enum RosterAction {
     },
     /// List the members.
     List {
-        /// Print JSON: `{"network": ..., "members": [{name, author_key, peer_ids, addrs}]}`.
+        /// Print JSON: `{"network": ..., "members": [{name, author_key, peer_ids, addrs, encryption_keys}]}`.
         #[arg(long)]
         json: bool,
     },
@@ -71,6 +72,10 @@ struct AddArgs {
     /// A bootstrap multiaddr of its node, e.g. /ip4/192.0.2.10/tcp/4471; repeat for several.
     #[arg(long = "addr", value_name = "MULTIADDR")]
     addrs: Vec<Multiaddr>,
+    /// Its encryption key (`x25519:...`, from `certnet keys`), for records sealed to it; repeat
+    /// for several, newest first. Without one, records cannot be sealed to this member.
+    #[arg(long = "encryption-key", value_name = "KEY")]
+    encryption_keys: Vec<EncryptionKey>,
 }
 
 /// One member in `list --json`.
@@ -80,6 +85,7 @@ struct MemberJson {
     author_key: String,
     peer_ids: Vec<String>,
     addrs: Vec<String>,
+    encryption_keys: Vec<String>,
 }
 
 /// `list --json`.
@@ -95,12 +101,15 @@ pub(super) fn run(dir: &DataDir, args: RosterArgs) -> anyhow::Result<()> {
             let path = dir.roster();
             let mut roster = Roster::load(&path)?;
             let name = add.name.clone();
-            roster.add_member(Member::new(
-                add.name,
-                add.author_key,
-                add.peer_ids,
-                add.addrs.iter().map(ToString::to_string).collect(),
-            ))?;
+            roster.add_member(
+                Member::new(
+                    add.name,
+                    add.author_key,
+                    add.peer_ids,
+                    add.addrs.iter().map(ToString::to_string).collect(),
+                )
+                .with_encryption_keys(add.encryption_keys),
+            )?;
             roster.save(&path)?;
             print_text(&format!(
                 "added `{name}` to {} ({} members)\n{}",
@@ -180,6 +189,11 @@ fn to_json(roster: &Roster) -> RosterJson {
                 author_key: m.author_key().to_string(),
                 peer_ids: m.peer_ids().iter().map(ToString::to_string).collect(),
                 addrs: m.addrs().to_vec(),
+                encryption_keys: m
+                    .encryption_keys()
+                    .iter()
+                    .map(ToString::to_string)
+                    .collect(),
             })
             .collect(),
     }
@@ -202,6 +216,9 @@ fn render(roster: &Roster) -> String {
         }
         for addr in m.addrs() {
             out.push_str(&format!("  addr        {addr}\n"));
+        }
+        for key in m.encryption_keys() {
+            out.push_str(&format!("  encryption  {key}\n"));
         }
     }
     out.trim_end().to_owned()

@@ -14,7 +14,9 @@ use indicatif::{ProgressBar, ProgressStyle};
 use serde::Serialize;
 
 use super::out::{print_json, print_text};
+use super::verify_sealed;
 use super::{IoFailure, UsageError};
+use certnet_node::datadir::keys::load_encryption_keys;
 
 /// Files at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
@@ -34,6 +36,12 @@ pub(crate) struct VerifyArgs {
     #[arg(long, value_name = "ed25519:…")]
     key: Option<AuthorKey>,
 
+    /// An encryption key file (encryption.key of a member's node, X25519 PKCS#8 PEM): open the
+    /// sealed records addressed to it and check their bodies; others are reported "not a recipient".
+    /// A sealed record addressed to it that does not open fails the verification (exit 1).
+    #[arg(long, value_name = "KEY_FILE")]
+    open_with: Option<PathBuf>,
+
     /// Print the summary as JSON.
     #[arg(long)]
     json: bool,
@@ -52,14 +60,38 @@ pub(super) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         expected_key: args.key,
         old_checkpoint,
     };
+    let secrets = args
+        .open_with
+        .as_ref()
+        .map(|path| load_encryption_keys(path).map_err(|e| UsageError(format!("--open-with: {e}"))))
+        .transpose()?;
     let summary = audit_file(&args.file, &options, "verifying")?;
+    let sealed = secrets
+        .map(|secrets| verify_sealed::open_all(&args.file, &secrets))
+        .transpose()?;
     let key_checked = args.key.is_some();
+    let failed = sealed
+        .as_ref()
+        .map_or(0, |s| s.iter().filter(|e| e.failed()).count());
     if args.json {
-        print_json(&SummaryJson::new(&args.file, &summary, key_checked))
+        let mut json = SummaryJson::new(&args.file, &summary, key_checked);
+        json.ok = failed == 0;
+        json.sealed = sealed;
+        print_json(&json)?;
     } else {
-        print_text(&render(&args.file, &summary, key_checked));
-        Ok(())
+        let mut text = render(&args.file, &summary, key_checked);
+        if let Some(sealed) = &sealed {
+            text.push('\n');
+            text.push_str(&verify_sealed::render(sealed).join("\n"));
+        }
+        print_text(&text);
     }
+    if failed > 0 {
+        anyhow::bail!(
+            "{failed} sealed record(s) addressed to the --open-with key do not open: the signed log is intact, but their content is not what a recipient can read"
+        );
+    }
+    Ok(())
 }
 
 /// Audits the export at `path`, with a progress bar on large files when stderr is a terminal.
@@ -182,6 +214,9 @@ struct SummaryJson {
     authors: Vec<AuthorHead>,
     forks: Vec<ForkAt>,
     consistent_with: Option<u64>,
+    /// With `--open-with`: each sealed record and what opening it gave.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sealed: Option<Vec<verify_sealed::SealedEntry>>,
 }
 
 #[derive(Debug, Serialize)]
@@ -227,6 +262,7 @@ impl SummaryJson {
                 })
                 .collect(),
             consistent_with: s.consistent_with,
+            sealed: None,
         }
     }
 }

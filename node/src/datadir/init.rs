@@ -120,15 +120,14 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, InitErro
         .map_err(InitError::NodeKey)?
         .peer_id();
     let token = ApiToken::generate()?;
+    let encryption = keys::generate_encryption_secret()?;
 
     let mut roster = Roster::new(options.network.clone());
     roster
-        .add_member(Member::new(
-            options.name.clone(),
-            author_key,
-            vec![peer_id],
-            Vec::new(),
-        ))
+        .add_member(
+            Member::new(options.name.clone(), author_key, vec![peer_id], Vec::new())
+                .with_encryption_keys(vec![encryption.public()]),
+        )
         .map_err(RosterError::from)?;
     let mut config = NodeConfig::new(options.name.clone());
     if let Some(listen) = options.api_listen {
@@ -141,6 +140,7 @@ pub fn init(dir: &DataDir, options: &InitOptions) -> Result<InitReport, InitErro
     // Same order as `DataDir::init_files`: keys first, so an interrupted init is seen as partial.
     keys::write_key_file(&dir.author_key(), &author_seed)?;
     keys::write_key_file(&dir.node_key(), &node_seed)?;
+    keys::write_encryption_key_file(&dir.encryption_key(), std::slice::from_ref(&encryption))?;
     roster.write_new(&dir.roster())?;
     config.write_new(&dir.config())?;
     token.write_new(&dir.api_token())?;

@@ -8,6 +8,8 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use certnet_protocol::keys::AuthorSecret;
+use certnet_protocol::sealed::EncryptionSecret;
+use ed25519_dalek::ed25519::pkcs8::spki::der::pem;
 use ed25519_dalek::ed25519::pkcs8::{DecodePrivateKey as _, EncodePrivateKey as _, KeypairBytes};
 use libp2p_identity::{Keypair, PeerId};
 use zeroize::Zeroizing;
@@ -53,8 +55,9 @@ pub enum KeyFileError {
         /// Its permission bits.
         mode: u32,
     },
-    /// The file is not an Ed25519 PKCS#8 PEM private key.
-    #[error("key file {} is not an Ed25519 PKCS#8 PEM private key: {reason}", .path.display())]
+    /// The file is not a PKCS#8 PEM private key of the expected kind (Ed25519; X25519 for
+    /// encryption.key).
+    #[error("key file {} is not a PKCS#8 PEM private key of the expected kind: {reason}", .path.display())]
     Malformed {
         /// The key file.
         path: PathBuf,
@@ -132,23 +135,12 @@ fn pem_to_seed(pem: &str) -> Result<Seed, String> {
 pub fn write_key_file(path: &Path, seed: &[u8; 32]) -> Result<(), KeyFileError> {
     let written =
         seed_to_pem(seed).and_then(|pem| fsutil::write_new(path, pem.as_bytes(), PRIVATE_MODE));
-    written.map_err(|source| {
-        if source.kind() == io::ErrorKind::AlreadyExists {
-            KeyFileError::Exists {
-                path: path.to_owned(),
-            }
-        } else {
-            KeyFileError::Write {
-                path: path.to_owned(),
-                source,
-            }
-        }
-    })
+    written.map_err(|source| write_error(path, source))
 }
 
-/// Reads a key file's seed, refusing a file group or others may read or write.
-pub fn read_key_file(path: &Path) -> Result<Seed, KeyFileError> {
-    let bytes = fsutil::read_private(path).map_err(|err| match err {
+/// A key file's bytes, refusing a file group or others may read or write.
+fn read_private_key_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, KeyFileError> {
+    fsutil::read_private(path).map_err(|err| match err {
         PrivateReadError::Io(source) => KeyFileError::Read {
             path: path.to_owned(),
             source,
@@ -157,13 +149,111 @@ pub fn read_key_file(path: &Path) -> Result<Seed, KeyFileError> {
             path: path.to_owned(),
             mode,
         },
-    })?;
+    })
+}
+
+/// Reads a key file's seed, refusing a file group or others may read or write.
+pub fn read_key_file(path: &Path) -> Result<Seed, KeyFileError> {
+    let bytes = read_private_key_file(path)?;
     let malformed = |reason: String| KeyFileError::Malformed {
         path: path.to_owned(),
         reason,
     };
     let text = std::str::from_utf8(&bytes).map_err(|_| malformed("not UTF-8 text".into()))?;
     pem_to_seed(text).map_err(malformed)
+}
+
+/// PEM label of a PKCS#8 private key.
+const PEM_LABEL: &str = "PRIVATE KEY";
+
+/// The encryption key file's text: one PKCS#8 PEM block per secret, newest first.
+fn encryption_pem(secrets: &[EncryptionSecret]) -> io::Result<Zeroizing<String>> {
+    let mut out = Zeroizing::new(String::new());
+    for secret in secrets {
+        let block = pem::encode_string(PEM_LABEL, pem::LineEnding::LF, &secret.to_pkcs8_der())
+            .map_err(|err| io::Error::other(format!("cannot encode the key as PEM: {err}")))?;
+        out.push_str(&block);
+    }
+    Ok(out)
+}
+
+/// Draws a new X25519 secret from the operating system's random source.
+pub fn generate_encryption_secret() -> Result<EncryptionSecret, KeyFileError> {
+    let seed = generate_seed()?;
+    Ok(EncryptionSecret::from_bytes(*seed))
+}
+
+/// Writes a new encryption key file (mode 0600, atomically), refusing to replace one.
+pub fn write_encryption_key_file(
+    path: &Path,
+    secrets: &[EncryptionSecret],
+) -> Result<(), KeyFileError> {
+    let written = encryption_pem(secrets)
+        .and_then(|pem| fsutil::write_new(path, pem.as_bytes(), PRIVATE_MODE));
+    written.map_err(|source| write_error(path, source))
+}
+
+/// Puts a new secret in front of the encryption key file's secrets, keeping every old one so what
+/// was sealed to them still opens (rotation).
+pub fn rotate_encryption_key_file(path: &Path) -> Result<EncryptionSecret, KeyFileError> {
+    let mut secrets = load_encryption_keys(path)?;
+    let new = generate_encryption_secret()?;
+    secrets.insert(0, new.clone());
+    let written = encryption_pem(&secrets)
+        .and_then(|pem| fsutil::write_replace(path, pem.as_bytes(), PRIVATE_MODE));
+    written.map_err(|source| write_error(path, source))?;
+    Ok(new)
+}
+
+fn write_error(path: &Path, source: io::Error) -> KeyFileError {
+    if source.kind() == io::ErrorKind::AlreadyExists {
+        KeyFileError::Exists {
+            path: path.to_owned(),
+        }
+    } else {
+        KeyFileError::Write {
+            path: path.to_owned(),
+            source,
+        }
+    }
+}
+
+/// Loads the encryption secrets, newest first, refusing a file group or others may read or write.
+pub fn load_encryption_keys(path: &Path) -> Result<Vec<EncryptionSecret>, KeyFileError> {
+    let bytes = read_private_key_file(path)?;
+    let malformed = |reason: String| KeyFileError::Malformed {
+        path: path.to_owned(),
+        reason,
+    };
+    let text = Zeroizing::new(
+        String::from_utf8(bytes.to_vec()).map_err(|_| malformed("not UTF-8 text".into()))?,
+    );
+    let end = format!("-----END {PEM_LABEL}-----");
+    let mut secrets = Vec::new();
+    let mut rest = text.as_str();
+    while let Some(at) = rest.find(&end) {
+        let block = &rest[..at + end.len()];
+        rest = &rest[at + end.len()..];
+        let (label, der) = pem::decode_vec(block.trim_start().as_bytes())
+            .map_err(|err| malformed(format!("key {}: {err}", secrets.len() + 1)))?;
+        let der = Zeroizing::new(der);
+        if label != PEM_LABEL {
+            return Err(malformed(format!(
+                "key {}: PEM label `{label}`",
+                secrets.len() + 1
+            )));
+        }
+        secrets.push(
+            EncryptionSecret::from_pkcs8_der(&der)
+                .map_err(|err| malformed(format!("key {}: {err}", secrets.len() + 1)))?,
+        );
+    }
+    if secrets.is_empty() || !rest.trim().is_empty() {
+        return Err(malformed(
+            "expected one or more X25519 PKCS#8 PEM blocks (-----BEGIN PRIVATE KEY-----)".into(),
+        ));
+    }
+    Ok(secrets)
 }
 
 /// Loads the author key from its file.
@@ -259,5 +349,26 @@ mod tests {
         assert_eq!(seed, [3u8; 32], "the caller's seed must not be zeroed");
         assert!(a.peer_id().to_string().starts_with("12D3KooW"));
         assert_eq!(format!("{a:?}"), format!("NodeSecret({})", a.peer_id()));
+    }
+
+    #[test]
+    fn encryption_keys_rotate_keeping_the_old_ones() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("encryption.key");
+        let first = generate_encryption_secret().unwrap();
+        write_encryption_key_file(&path, std::slice::from_ref(&first)).unwrap();
+        let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let text = std::fs::read_to_string(&path).unwrap();
+        assert!(text.starts_with("-----BEGIN PRIVATE KEY-----\n"));
+        let new = rotate_encryption_key_file(&path).unwrap();
+        let loaded = load_encryption_keys(&path).unwrap();
+        let publics: Vec<_> = loaded.iter().map(EncryptionSecret::public).collect();
+        assert_eq!(publics, vec![new.public(), first.public()]);
+        // A file holding an Ed25519 key instead is refused, naming the problem.
+        let wrong = dir.path().join("wrong.key");
+        write_key_file(&wrong, &[5; 32]).unwrap();
+        let err = load_encryption_keys(&wrong).unwrap_err().to_string();
+        assert!(err.contains("X25519"), "{err}");
     }
 }

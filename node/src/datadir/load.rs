@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use certnet_protocol::keys::{AuthorKey, AuthorSecret};
+use certnet_protocol::sealed::EncryptionSecret;
 use tracing::warn;
 
 use super::roster_file::{RosterError, RosterFile as _};
@@ -87,6 +88,7 @@ pub struct LoadedNode {
     roster: Roster,
     author: AuthorSecret,
     node_key: NodeSecret,
+    encryption: Vec<EncryptionSecret>,
     token: ApiToken,
 }
 
@@ -114,6 +116,11 @@ impl LoadedNode {
     /// The node (libp2p) key.
     pub fn node_key(&self) -> &NodeSecret {
         &self.node_key
+    }
+
+    /// The encryption secrets, newest first.
+    pub fn encryption(&self) -> &[EncryptionSecret] {
+        &self.encryption
     }
 
     /// The API token.
@@ -148,6 +155,7 @@ pub fn load(dir: &DataDir) -> Result<LoadedNode, LoadError> {
     }
     let author = keys::load_author_key(&dir.author_key())?;
     let node_key = keys::load_node_key(&dir.node_key())?;
+    let encryption = load_or_create_encryption_keys(dir)?;
     let token = ApiToken::load(&dir.api_token())?;
     let config = NodeConfig::load(&dir.config())?;
     if !config.taxii().consumers().is_empty()
@@ -181,12 +189,43 @@ pub fn load(dir: &DataDir) -> Result<LoadedNode, LoadError> {
             "this node's peer id is not listed for its member in the roster: other members will refuse its connections until their rosters list it"
         );
     }
+    let own = encryption[0].public();
+    if member.encryption_keys().first() != Some(&own) {
+        warn!(
+            encryption_key = %own,
+            roster = %dir.roster().display(),
+            "this node's newest encryption key is not the first encryption key of its member in the roster: records sealed to this member go to the roster's key; put this one first (every member's roster) so new sealed records reach it"
+        );
+    }
     Ok(LoadedNode {
         data_dir: dir.clone(),
         config,
         roster,
         author,
         node_key,
+        encryption,
         token,
     })
+}
+
+/// The encryption secrets; a data directory made before sealed records existed gets its first one
+/// now (its member's roster entry then needs the key: `certnet keys` prints it).
+pub fn load_or_create_encryption_keys(dir: &DataDir) -> Result<Vec<EncryptionSecret>, LoadError> {
+    let path = dir.encryption_key();
+    if !path
+        .try_exists()
+        .map_err(|source| keys::KeyFileError::Read {
+            path: path.clone(),
+            source,
+        })?
+    {
+        let secret = keys::generate_encryption_secret()?;
+        keys::write_encryption_key_file(&path, std::slice::from_ref(&secret))?;
+        tracing::info!(
+            path = %path.display(),
+            encryption_key = %secret.public(),
+            "created this node's encryption key (for sealed records): add it to this member's encryption_keys in every roster"
+        );
+    }
+    Ok(keys::load_encryption_keys(&path)?)
 }

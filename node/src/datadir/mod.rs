@@ -15,6 +15,7 @@
 //! |---------------|---------------------------------------------------|------|
 //! | `author.key`  | author key, Ed25519 PKCS#8 PEM                    | 0600 |
 //! | `node.key`    | node (libp2p) key, Ed25519 PKCS#8 PEM             | 0600 |
+//! | `encryption.key` | X25519 secrets for sealed records, PKCS#8 PEM, newest first | 0600 |
 //! | `api.token`   | API bearer token, 64 hex characters               | 0600 |
 //! | `config.toml` | node configuration                                | 0644 |
 //! | `roster.toml` | federation members                                | 0644 |
@@ -113,6 +114,11 @@ impl DataDir {
     /// The node (libp2p) key file.
     pub fn node_key(&self) -> PathBuf {
         self.root.join("node.key")
+    }
+
+    /// The encryption key file: this node's X25519 secrets, newest first (sealed records).
+    pub fn encryption_key(&self) -> PathBuf {
+        self.root.join("encryption.key")
     }
 
     /// The API token file.

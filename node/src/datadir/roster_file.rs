@@ -14,6 +14,7 @@ use std::io;
 use std::path::{Path, PathBuf};
 
 use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::sealed::EncryptionKey;
 use libp2p_identity::PeerId;
 use serde::Deserialize;
 use toml::Spanned;
@@ -146,9 +147,31 @@ impl RosterFile for Roster {
                 }
                 addrs.push(addr.into_inner());
             }
+            let mut encryption_keys = Vec::with_capacity(entry.encryption_keys.len());
+            for text in &entry.encryption_keys {
+                let key = text.get_ref().parse::<EncryptionKey>().map_err(|err| {
+                    problem(
+                        text.span(),
+                        format!(
+                            "member `{name}` has an invalid encryption key `{}`: {err}",
+                            text.get_ref()
+                        ),
+                    )
+                })?;
+                if encryption_keys.contains(&key) {
+                    return Err(problem(
+                        text.span(),
+                        format!("member `{name}` lists encryption key {key} twice"),
+                    ));
+                }
+                encryption_keys.push(key);
+            }
             let span = entry.name.span();
             roster
-                .add_member(Member::new(name, author_key, peer_ids, addrs))
+                .add_member(
+                    Member::new(name, author_key, peer_ids, addrs)
+                        .with_encryption_keys(encryption_keys),
+                )
                 .map_err(|err| problem(span, err.to_string()))?;
         }
         Ok(roster)
@@ -159,7 +182,8 @@ impl RosterFile for Roster {
         let mut out = format!(
             "# certnet roster: the members of federation `{}`.\n\
              # Every operator keeps their own copy, agreed out of band. Per member: its name, the\n\
-             # author_key and peer_ids that `certnet keys` prints on its node, and optional bootstrap\n\
+             # author_key, peer_ids and encryption_keys that `certnet keys` prints on its node (encryption\n\
+             # keys newest first: records sealed to the member go to the first), and optional bootstrap\n\
              # addrs (multiaddrs such as \"/ip4/192.0.2.10/tcp/4471\"). Records by authors not listed\n\
              # here are ignored; connections from peer ids not listed here are refused.\n\
              network = {}\n",
@@ -172,11 +196,18 @@ impl RosterFile for Roster {
                 format!("[{}]", quoted.join(", "))
             };
             out.push_str(&format!(
-                "\n[[member]]\nname = {}\nauthor_key = {}\npeer_ids = {}\naddrs = {}\n",
+                "\n[[member]]\nname = {}\nauthor_key = {}\npeer_ids = {}\naddrs = {}\nencryption_keys = {}\n",
                 quote(member.name().as_str()),
                 quote(&member.author_key().to_string()),
                 list(member.peer_ids().iter().map(PeerId::to_string).collect()),
                 list(member.addrs().to_vec()),
+                list(
+                    member
+                        .encryption_keys()
+                        .iter()
+                        .map(ToString::to_string)
+                        .collect()
+                ),
             ));
         }
         out
@@ -228,6 +259,8 @@ struct MemberFile {
     peer_ids: Vec<Spanned<String>>,
     #[serde(default)]
     addrs: Vec<Spanned<String>>,
+    #[serde(default)]
+    encryption_keys: Vec<Spanned<String>>,
 }
 
 #[cfg(test)]

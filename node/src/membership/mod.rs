@@ -3,7 +3,7 @@
 //! roster.toml, and the running node holds its roster in a [`RosterCell`].
 //!
 //! Per member: a name, the author public key that signs its records, the PeerIds its nodes may connect
-//! from, and optional bootstrap addresses; plus the network id that separates federations and
+//! from, optional bootstrap addresses, and the X25519 keys records sealed to it are encrypted to; plus the network id that separates federations and
 //! testnets. Records by authors not in the roster are ignored and connections from PeerIds not in it
 //! refused, so lookups by author key and by PeerId are the roster's main job.
 
@@ -16,6 +16,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use certnet_protocol::keys::AuthorKey;
+use certnet_protocol::sealed::EncryptionKey;
 use libp2p_identity::PeerId;
 
 /// Network id used when none is given.
@@ -134,6 +135,7 @@ pub struct Member {
     author_key: AuthorKey,
     peer_ids: Vec<PeerId>,
     addrs: Vec<String>,
+    encryption_keys: Vec<EncryptionKey>,
 }
 
 impl Member {
@@ -151,7 +153,20 @@ impl Member {
             author_key,
             peer_ids,
             addrs,
+            encryption_keys: Vec::new(),
         }
+    }
+
+    /// The member with these encryption keys, newest first (records are sealed to the first).
+    pub fn with_encryption_keys(mut self, keys: Vec<EncryptionKey>) -> Self {
+        self.encryption_keys = keys;
+        self
+    }
+
+    /// The member's X25519 encryption keys, newest first: records sealed to the member are
+    /// encrypted to the first; the others are kept so hints of older records still match.
+    pub fn encryption_keys(&self) -> &[EncryptionKey] {
+        &self.encryption_keys
     }
 
     /// The member's name.

@@ -9,6 +9,9 @@ use serde_json::Value;
 
 use super::ids::{marking_definition, marking_id};
 use super::map::{Lookup, StixVersion, identity, record_versions, sdo_id};
+use crate::membership::Roster;
+use crate::sealed::Keyring;
+use crate::services::NodeServices;
 use crate::store::{BandSet, Store, StoreError};
 
 /// Why the log's STIX could not be read.
@@ -29,22 +32,54 @@ pub enum StixLogError {
     },
 }
 
-/// Looks records up in the store.
+/// Looks records up in the store, as this node reads them: sealed records addressed to it opened
+/// (their bodies map like clear records), others as they are (no STIX form).
 #[derive(Clone, Copy)]
-pub struct StoreLookup<'a>(pub &'a Store);
+pub struct StoreLookup<'a> {
+    /// The store.
+    pub store: &'a Store,
+    keys: Option<(&'a Keyring, &'a Roster)>,
+}
 
-impl StoreLookup<'_> {
-    /// A held record, decoded.
-    pub fn record(&self, id: &RecordId) -> Result<Option<Record>, StixLogError> {
-        match self.0.get(id)? {
-            None => Ok(None),
-            Some(bytes) => decode(&bytes).map(Some),
+impl<'a> StoreLookup<'a> {
+    /// Reads `store` opening nothing (sealed records have no STIX form).
+    pub fn plain(store: &'a Store) -> Self {
+        Self { store, keys: None }
+    }
+
+    /// Reads `store` as `services`' node does, opening what is sealed to it; `roster` is the
+    /// roster as the caller holds it.
+    pub fn reading(services: &'a NodeServices, roster: &'a Roster) -> Self {
+        Self {
+            store: services.store(),
+            keys: Some((services.keyring(), roster)),
         }
     }
 
-    /// The records that refer to `id`, decoded.
+    /// Decodes stored bytes and opens them if sealed to this node.
+    pub fn decode(&self, bytes: &[u8]) -> Result<Record, StixLogError> {
+        let record = decode(bytes)?;
+        Ok(match self.keys {
+            Some((keyring, roster)) => keyring.present(roster, record),
+            None => record,
+        })
+    }
+
+    /// A held record, decoded.
+    pub fn record(&self, id: &RecordId) -> Result<Option<Record>, StixLogError> {
+        match self.store.get(id)? {
+            None => Ok(None),
+            Some(bytes) => self.decode(&bytes).map(Some),
+        }
+    }
+
+    /// The records that refer to `id` (the opened sealed ones included), decoded.
     pub fn referrers(&self, id: &RecordId) -> Result<Vec<Record>, StixLogError> {
-        self.0.referrers(id)?.iter().map(|b| decode(b)).collect()
+        let mut bytes = self.store.referrers(id)?;
+        if self.keys.is_some() {
+            bytes.extend(self.store.sealed_referrers(id)?);
+        }
+        bytes.iter().map(|b| self.decode(b)).collect()
     }
 }
 
@@ -56,12 +91,12 @@ impl Lookup for StoreLookup<'_> {
 
     fn first_record(&self, author: &AuthorKey) -> Option<(RecordId, u64)> {
         let bytes = self
-            .0
+            .store
             .range(author, 1, 1, usize::MAX)
             .ok()?
             .into_iter()
             .next()?;
-        let record = decode(&bytes).ok()?;
+        let record = self.decode(&bytes).ok()?;
         (record.payload().seq == 1).then(|| (record.id(), record.payload().time))
     }
 }
@@ -131,7 +166,7 @@ pub fn entry_items(
         found.push((marking_version(band, record.id()), true, true));
     }
     let author = record.payload().author;
-    if lookup.0.first_in_band(band, &author)? == Some(index)
+    if lookup.store.first_in_band(band, &author)? == Some(index)
         && let Some(id) = identity(&author, lookup)
     {
         found.push((id, true, true));
@@ -174,14 +209,13 @@ fn marking_version(tlp: Tlp, origin: RecordId) -> StixVersion {
 /// The bundle objects of one record: every version of its group marked with a band of `bands`,
 /// and its author's identity.
 pub fn record_objects(
-    store: &Store,
+    lookup: &StoreLookup<'_>,
     record: &Record,
     bands: BandSet,
 ) -> Result<Vec<Value>, StixLogError> {
-    let lookup = StoreLookup(store);
-    let group = group_of(&lookup, record)?;
+    let group = group_of(lookup, record)?;
     let mut out = Vec::with_capacity(group.len() + 1);
-    if let Some(id) = identity(&record.payload().author, &lookup) {
+    if let Some(id) = identity(&record.payload().author, lookup) {
         out.push(id.object);
     }
     out.extend(

@@ -113,11 +113,12 @@ pub fn record_versions(
     lookup: &dyn Lookup,
 ) -> Vec<StixVersion> {
     let p = target.payload();
+    // RED exists only in sealed records this node opened: mapped like any other, served under the
+    // access rule (the operator's token; never a consumer, never a default bundle).
     if !matches!(
         p.kind,
         Kind::Incident | Kind::Indicator | Kind::Advisory | Kind::Sighting
-    ) || !super::exportable(p.tlp)
-    {
+    ) {
         return vec![];
     }
     let pairs: Vec<(RecordId, &Payload)> =

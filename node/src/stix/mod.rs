@@ -18,7 +18,6 @@ pub mod stream;
 
 use std::collections::BTreeSet;
 
-use certnet_protocol::record::Tlp;
 use serde_json::{Value, json};
 use sha2::{Digest as _, Sha256};
 
@@ -63,9 +62,4 @@ pub fn bundle(objects: Vec<Value>) -> Value {
         return json!({ "type": "bundle", "id": id });
     }
     json!({ "type": "bundle", "id": id, "objects": all })
-}
-
-/// Whether a STIX object of this TLP may ever leave the node (TLP:RED never does).
-pub fn exportable(tlp: Tlp) -> bool {
-    tlp != Tlp::Red
 }

@@ -14,9 +14,9 @@ use serde_json::Value;
 use sha2::{Digest as _, Sha256};
 
 use super::ids::{self, marking_definition};
-use super::log::{StixLogError, StoreLookup, decode, group_of};
+use super::log::{StixLogError, StoreLookup, group_of};
 use super::map::identity;
-use crate::store::{BandSet, Store};
+use crate::store::BandSet;
 
 /// Why a streamed bundle stopped.
 #[derive(Debug, thiserror::Error)]
@@ -77,12 +77,12 @@ impl<W: Write + ?Sized> Writer<'_, W> {
 /// Writes the bundle of every object version marked with a band of `bands` whose record kind (a
 /// target's, for updates and revokes) is in `kinds` (empty: any). Returns the objects written.
 pub fn write_bundle<W: Write + ?Sized>(
-    store: &Store,
+    lookup: StoreLookup<'_>,
     bands: BandSet,
     kinds: &[Kind],
     out: &mut W,
 ) -> Result<u64, BundleError> {
-    let lookup = StoreLookup(store);
+    let store = lookup.store;
     out.write_all(b"{\"type\":\"bundle\"")?;
     let mut w = Writer {
         out,
@@ -96,7 +96,7 @@ pub fn write_bundle<W: Write + ?Sized>(
         let Some(entry) = store.entry(index).map_err(StixLogError::from)? else {
             break;
         };
-        let record = decode(&entry.bytes)?;
+        let record = lookup.decode(&entry.bytes)?;
         let p = record.payload();
         let kind = match p.kind {
             Kind::Update | Kind::Revoke => p

@@ -11,7 +11,8 @@
 //! Tags are a superset of where an entry's STIX versions land, computed from the record and its
 //! target alone (no view logic here): a record's own TLP; for an `update`, every band between its
 //! TLP and its target's (the versions it makes and those it ends); for a `revoke`, every band up to
-//! its target's (an update can only have loosened the target). Readers filter exactly after reading.
+//! its target's (an update can only have loosened the target); for a `sealed` record, every band (its
+//! kind and target are known only to its recipients). Readers filter exactly after reading.
 
 use std::collections::HashSet;
 
@@ -24,7 +25,7 @@ use super::space::Space;
 use super::{Store, StoreError, Writer, sled_err};
 
 /// Bumped when what the indexes hold changes: a store with an older version rebuilds them at open.
-pub(super) const INDEX_VERSION: u8 = 1;
+pub(super) const INDEX_VERSION: u8 = 2;
 /// The `meta` tree's key holding [`INDEX_VERSION`].
 pub(super) const INDEX_VERSION_KEY: &[u8] = b"band-index-version";
 
@@ -103,6 +104,9 @@ impl BandSet {
 pub(super) fn tags(payload: &Payload, target: Option<Tlp>) -> BandSet {
     let own = BandSet::one(payload.tlp);
     match (&payload.kind, target) {
+        // A sealed record may be an update or revoke of anything (only its recipients know): every
+        // band, so a recipient's readers find the versions it makes or ends.
+        (Kind::Sealed, _) => BandSet::ALL,
         (Kind::Update, Some(t)) => BandSet::between(payload.tlp, t),
         (Kind::Revoke, Some(t)) => own.with(BandSet::between(Tlp::Clear, t)),
         _ => own,

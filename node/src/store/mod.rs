@@ -17,6 +17,7 @@ mod append;
 mod bands;
 mod disk;
 mod keys;
+mod opened;
 mod orphans;
 mod read;
 mod space;
@@ -34,6 +35,7 @@ use certnet_protocol::merkle::{NodeSource, leaf_hash};
 pub use bands::BandSet;
 pub use disk::{DiskLimits, DiskState};
 use keys::{merkle_key, split_log_value, u64_be};
+pub use opened::OpenedOutcome;
 pub use orphans::{ORPHAN_SHARE, ORPHAN_TTL};
 use space::Space;
 use tokio::sync::watch;
@@ -206,6 +208,8 @@ pub struct Store {
     forks: sled::Tree,
     checkpoints: sled::Tree,
     meta: sled::Tree,
+    /// What opening sealed records addressed to this node gave (`opened`).
+    opened: sled::Tree,
     net: String,
     max_orphans: u64,
     size: AtomicU64,
@@ -284,6 +288,7 @@ impl Store {
             forks: tree("forks")?,
             checkpoints: tree("checkpoints")?,
             meta: tree("meta")?,
+            opened: tree("opened")?,
             db,
             net: config.net.clone(),
             max_orphans: config.max_orphans,

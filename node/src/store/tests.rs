@@ -491,7 +491,15 @@ fn the_band_index_lists_each_band_and_where_authors_enter_it() {
     }
     // A store whose index predates this version (or is damaged) rebuilds it at open, identically.
     {
-        let db = sled::open(dir.path().join("db")).unwrap();
+        // sled's flusher thread may still hold the file lock for a moment after the store drops.
+        let db = (0..100)
+            .find_map(|_| {
+                sled::open(dir.path().join("db")).ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(50));
+                    None
+                })
+            })
+            .unwrap();
         db.open_tree("meta")
             .unwrap()
             .remove(bands::INDEX_VERSION_KEY)

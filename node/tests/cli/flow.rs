@@ -295,8 +295,9 @@ fn publish_export_verify_tamper_import_and_update() {
         "--severity",
         "low",
     ])
-    .code(1)
-    .stderr_has("recipient encryption");
+    .code(2)
+    .stderr_has("sealed to named recipients")
+    .stderr_has("--to");
     a.certnet(&["publish", "--title", "only a title"])
         .code(2)
         .stderr_has("--summary");

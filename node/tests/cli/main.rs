@@ -54,7 +54,7 @@ fn init_writes_private_files_and_refuses_a_second_init() {
     assert!(out.stdout.contains("Next steps"), "{}", out.stdout);
 
     assert_eq!(mode(&dir.data()), 0o700);
-    for secret in ["author.key", "node.key", "api.token"] {
+    for secret in ["author.key", "node.key", "encryption.key", "api.token"] {
         assert_eq!(mode(&dir.file(secret)), 0o600, "{secret}");
     }
     for file in ["config.toml", "roster.toml"] {
@@ -75,14 +75,14 @@ fn init_writes_private_files_and_refuses_a_second_init() {
 }
 
 #[test]
-fn keys_json_has_exactly_name_author_key_and_peer_id() {
+fn keys_json_has_exactly_name_author_key_peer_id_and_encryption_key() {
     let dir = TestDir::new();
     dir.init("CERT-FR");
     let json = dir.certnet(&["keys", "--json"]).success().json();
     let object = json.as_object().unwrap();
     let mut fields: Vec<&str> = object.keys().map(String::as_str).collect();
     fields.sort_unstable();
-    assert_eq!(fields, ["author_key", "name", "peer_id"]);
+    assert_eq!(fields, ["author_key", "encryption_key", "name", "peer_id"]);
     assert_eq!(json["name"], "CERT-FR");
     let author_key: AuthorKey = json["author_key"].as_str().unwrap().parse().unwrap();
     let peer_id: PeerId = json["peer_id"].as_str().unwrap().parse().unwrap();
@@ -97,6 +97,21 @@ fn keys_json_has_exactly_name_author_key_and_peer_id() {
     assert_eq!(member.name().as_str(), "CERT-FR");
     assert_eq!(member.peer_ids(), [peer_id]);
     assert_eq!(roster.network().as_str(), "certnet-dev");
+    let encryption: certnet_protocol::sealed::EncryptionKey =
+        json["encryption_key"].as_str().unwrap().parse().unwrap();
+    assert_eq!(member.encryption_keys(), [encryption]);
+
+    // Rotation: a new key first, the old one kept in the file.
+    let rotated = dir
+        .certnet(&["keys", "--rotate-encryption-key", "--json"])
+        .success()
+        .json();
+    let new: certnet_protocol::sealed::EncryptionKey =
+        rotated["encryption_key"].as_str().unwrap().parse().unwrap();
+    assert_ne!(new, encryption);
+    let pem = fs::read_to_string(dir.file("encryption.key")).unwrap();
+    assert_eq!(pem.matches("-----BEGIN PRIVATE KEY-----").count(), 2);
+    assert_eq!(mode(&dir.file("encryption.key")), 0o600);
 }
 
 #[test]

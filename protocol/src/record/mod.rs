@@ -89,7 +89,7 @@ pub enum RecordError {
     },
     /// TLP:RED may not travel in clear: only a `sealed` record may carry it.
     #[error(
-        "tlp red records are sealed to named recipients: publish with `to` (names of roster members), or use amber+strict"
+        "tlp red records are sealed to named recipients: name them with `to` (CLI: --to), roster member names, or use amber+strict"
     )]
     TlpRed,
     /// The Ed25519 signature does not verify (strict verification).

@@ -14,6 +14,8 @@ pub struct Record {
     payload: Payload,
     signature: [u8; 64],
     id: RecordId,
+    /// For a sealed record opened by a recipient: the audience (author keys' bytes).
+    audience: Option<Vec<[u8; 32]>>,
 }
 
 /// A record that passed every check, signature included. Only [`verify_record`], [`Record::verify`]
@@ -39,7 +41,24 @@ impl Record {
             id: RecordId::of_payload(&payload_bytes),
             payload,
             signature,
+            audience: None,
         })
+    }
+
+    /// A recipient's reading of a sealed record: the same signed bytes, id and signature, with the
+    /// opened body in place of the sealed payload, and its audience. Readers (views, lists, STIX)
+    /// then treat it like a clear record; [`Record::bytes`] stays the sealed record as signed and
+    /// [`Record::verify`] still checks its signature (net and author are the same).
+    pub fn with_opened(mut self, opened: crate::sealed::Opened) -> Self {
+        self.payload = opened.payload;
+        self.audience = Some(opened.to);
+        self
+    }
+
+    /// For a sealed record opened by a recipient ([`Record::with_opened`]): the author keys (bytes)
+    /// of its audience.
+    pub fn audience(&self) -> Option<&[[u8; 32]]> {
+        self.audience.as_deref()
     }
 
     /// Checks the network and the signature (Ed25519 `verify_strict` over the Sig_structure).
@@ -191,5 +210,6 @@ pub fn sign_record(
         id: RecordId::of_payload(&payload_bytes),
         payload,
         signature,
+        audience: None,
     }))
 }

@@ -103,6 +103,18 @@ fn serde_bytes_hex(bytes: &[u8]) -> String {
     hex::encode(bytes)
 }
 
+impl Draft {
+    /// The outer draft of a sealed record: kind `sealed`, the body's TLP, no clear refs.
+    pub fn sealed(tlp: Tlp, sealed: Sealed) -> Self {
+        Draft {
+            kind: Kind::Sealed,
+            tlp,
+            refs: Vec::new(),
+            content: Content::Sealed(sealed),
+        }
+    }
+}
+
 /// What the ciphertext is bound to: the outer record's network, author and seq (the external AAD).
 #[derive(Debug, Clone, Copy)]
 pub struct SealContext<'a> {
@@ -516,14 +528,14 @@ fn decode_body(bytes: &[u8]) -> Result<(Draft, Vec<[u8; 32]>), RecordError> {
 pub struct OpenKeys<'a> {
     /// Every encryption secret the node has had (old ones open what was sealed before a rotation).
     pub secrets: &'a [EncryptionSecret],
-    /// The hint keys between those secrets and the author's encryption keys; `None` when the
-    /// author's keys are not known (then every entry is tried).
+    /// The hint keys between those secrets and the author's encryption keys: only entries whose hint
+    /// matches one are tried. `None` tries every entry (an offline audit, without a roster).
     pub hints: Option<&'a [HintKey]>,
 }
 
-/// Opens a sealed record. With hint keys, only entries whose hint matches (and entries without a
-/// hint) are tried, so a record not addressed to these keys costs a few HMACs and no public-key
-/// operation. An entry that opens but whose content does not decrypt, or a matching hint whose entry
+/// Opens a sealed record. With hint keys, only entries whose hint matches are tried (an entry
+/// without a hint is not), so a record not addressed to these keys costs a few HMACs and no
+/// public-key operation, whatever its sender put in it. An entry that opens but whose content does not decrypt, or a matching hint whose entry
 /// does not open, is [`OpenError::Tampered`]; a body that is not a valid record of its kind (or whose
 /// TLP differs from the outer one, or whose `to` lacks the author) is [`OpenError::Body`].
 pub fn open(outer: &Payload, keys: OpenKeys<'_>) -> Result<Opened, OpenError> {
@@ -544,12 +556,12 @@ pub fn open(outer: &Payload, keys: OpenKeys<'_>) -> Result<Opened, OpenError> {
     let mut hinted = false;
     let mut cek = None;
     'entries: for entry in &envelope.recipients {
-        // An entry without a hint, or any entry when the author's keys are unknown, is tried.
-        if let (Some(mine), Some(hint)) = (&mine, entry.hint) {
-            if !mine.contains(&hint) {
-                continue;
+        // With hint keys, only an entry whose hint is one of ours; without, every entry.
+        if let Some(mine) = &mine {
+            match entry.hint {
+                Some(hint) if mine.contains(&hint) => hinted = true,
+                _ => continue,
             }
-            hinted = true;
         }
         let Ok(ek) = <Kem as hpke::Kem>::EncappedKey::from_bytes(&entry.ek) else {
             continue;

@@ -35,12 +35,7 @@ fn sealed_record(from: &Member, to: &[&Member]) -> VerifiedRecord {
         seq: 1,
     };
     let sealed = seal(&body, &audience, &ctx, &mut SeededRng::new([9; 32])).unwrap();
-    let draft = Draft {
-        kind: Kind::Sealed,
-        tlp: Tlp::Red,
-        refs: vec![],
-        content: Content::Sealed(sealed),
-    };
+    let draft = Draft::sealed(Tlp::Red, sealed);
     let at = FeedPosition {
         seq: 1,
         prev: None,
@@ -319,4 +314,29 @@ fn the_recipient_info_constant_is_the_recipient_structure() {
         Value::Bytes(Vec::new()),
     ]));
     assert_eq!(recipient_info(), built.as_slice());
+}
+
+#[test]
+fn with_hint_keys_an_entry_without_a_hint_is_never_tried() {
+    let (a, b) = (member(1), member(2));
+    let record = sealed_record(&a, &[&b]);
+    let Content::Sealed(sealed) = &record.payload().content else {
+        panic!("not sealed")
+    };
+    let mut envelope = sealed.envelope().clone();
+    for entry in &mut envelope.recipients {
+        entry.hint = None;
+    }
+    let mut bare = record.payload().clone();
+    bare.content = Content::Sealed(Sealed::from_bytes(envelope.to_cbor()).unwrap());
+    // A node (with the author's keys) decapsulates nothing; an offline audit tries every entry.
+    assert_eq!(open_as_payload(&bare, &b, &a), Err(OpenError::NotRecipient));
+    let audit = open(
+        &bare,
+        OpenKeys {
+            secrets: std::slice::from_ref(&b.enc),
+            hints: None,
+        },
+    );
+    assert!(audit.is_ok());
 }

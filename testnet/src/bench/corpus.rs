@@ -88,6 +88,7 @@ impl Signers {
                 author_key: secret.public().to_string(),
                 peer_ids: Vec::new(),
                 addrs: Vec::new(),
+                encryption_keys: vec![],
             })
             .collect()
     }

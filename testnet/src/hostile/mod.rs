@@ -68,6 +68,7 @@ impl Member {
             author_key: self.secret.public().to_string(),
             peer_ids: vec![self.peer_id().to_string()],
             addrs: vec![],
+            encryption_keys: vec![],
         }
     }
 

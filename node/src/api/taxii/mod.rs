@@ -29,7 +29,7 @@ use super::{ApiState, Route};
 use crate::services::now_ms;
 use crate::stix::STIX_MEDIA_TYPE;
 use crate::stix::ids::{timestamp, timestamp_us, uuid_from_name};
-use crate::stix::log::StixLogError;
+use crate::stix::log::{StixLogError, StoreLookup};
 use crate::store::BandSet;
 
 /// The TAXII media type.
@@ -45,8 +45,15 @@ pub const DATE_ADDED_FIRST: &str = "x-taxii-date-added-first";
 /// Header: `date_added` of the last object of a page.
 pub const DATE_ADDED_LAST: &str = "x-taxii-date-added-last";
 
-/// The bands a collection can hold (RED is never served).
-const BANDS: [Tlp; 4] = [Tlp::Clear, Tlp::Green, Tlp::Amber, Tlp::AmberStrict];
+/// The bands a collection can hold. TLP:RED holds only sealed records this node opened (RED never
+/// travels in clear), for the operator only (consumers are never given `red`).
+const BANDS: [Tlp; 5] = [
+    Tlp::Clear,
+    Tlp::Green,
+    Tlp::Amber,
+    Tlp::AmberStrict,
+    Tlp::Red,
+];
 
 /// The TAXII routes.
 pub(super) fn routes() -> Vec<Route> {
@@ -424,9 +431,14 @@ async fn page(
         key,
         now_s(),
     )?;
-    let store = state.services.store().clone();
+    let services = state.services.clone();
     let q = query.clone();
-    let page = state.blocking(move || scan(&store, band, &q)).await??;
+    let page = state
+        .blocking(move || {
+            let roster = services.roster();
+            scan(StoreLookup::reading(&services, &roster), band, &q)
+        })
+        .await??;
     Ok((query, page))
 }
 

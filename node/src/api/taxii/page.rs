@@ -5,8 +5,8 @@ use certnet_protocol::record::Tlp;
 
 use super::TaxiiError;
 use super::query::Query;
-use crate::stix::log::{LogItem, StixLogError, StoreLookup, decode, entry_items};
-use crate::store::{BandSet, Store};
+use crate::stix::log::{LogItem, StixLogError, StoreLookup, entry_items};
+use crate::store::BandSet;
 
 /// One page: the matching items from the query's start, and where the next page starts.
 pub(super) struct Page {
@@ -16,8 +16,8 @@ pub(super) struct Page {
 
 /// Scans the collection of `band` from the query's start (or the first entry added after its
 /// `added_after`) for one page.
-pub(super) fn scan(store: &Store, band: Tlp, query: &Query) -> Result<Page, TaxiiError> {
-    let lookup = StoreLookup(store);
+pub(super) fn scan(lookup: StoreLookup<'_>, band: Tlp, query: &Query) -> Result<Page, TaxiiError> {
+    let store = lookup.store;
     let bands = BandSet::one(band);
     // The collection's marking-definition opens it, at the band's first entry.
     let first = store
@@ -35,7 +35,7 @@ pub(super) fn scan(store: &Store, band: Tlp, query: &Query) -> Result<Page, Taxi
         let Some(entry) = store.entry(index).map_err(StixLogError::from)? else {
             break;
         };
-        let record = decode(&entry.bytes)?;
+        let record = lookup.decode(&entry.bytes)?;
         let opens = first == Some(index);
         for item in entry_items(&lookup, index, entry.added_us, &record, band, opens)? {
             if (item.index, item.sub) < query.start || !query.matches(&item) {

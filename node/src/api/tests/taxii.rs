@@ -416,9 +416,16 @@ async fn discovery_root_and_collections_follow_the_caller() {
     let misp = taxii(&h, "GET", &uri, Cred::Basic(MISP_USER, MISP_PASSWORD)).await;
     assert_eq!(titles(&misp), ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER"]);
     let own = taxii(&h, "GET", &uri, Cred::Bearer(&token)).await;
+    // The operator also sees TLP:RED: the sealed records this node opened (never a consumer).
     assert_eq!(
         titles(&own),
-        ["TLP:CLEAR", "TLP:GREEN", "TLP:AMBER", "TLP:AMBER+STRICT"]
+        [
+            "TLP:CLEAR",
+            "TLP:GREEN",
+            "TLP:AMBER",
+            "TLP:AMBER+STRICT",
+            "TLP:RED"
+        ]
     );
     let one = taxii(&h, "GET", &col(Tlp::Green), Cred::Bearer(SIEM_TOKEN)).await;
     assert_eq!(one.json["id"], collection_id(Tlp::Green));
