@@ -326,6 +326,7 @@ impl Node {
                         listen_addrs: Vec::new(),
                         peers: Vec::new(),
                         blocked: Vec::new(),
+                        members: Vec::new(),
                     },
                 };
                 let _ = reply.send(snapshot);

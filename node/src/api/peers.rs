@@ -38,6 +38,22 @@ pub struct PeersResponse {
     pub peers: Vec<PeerJson>,
     /// PeerIds the operator blocked.
     pub blocked: Vec<String>,
+    /// Every other roster member: connected or not, and when it was last.
+    #[serde(default)]
+    pub members: Vec<MemberJson>,
+}
+
+/// One roster member, connected or not.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MemberJson {
+    /// Its name in this node's roster.
+    pub name: String,
+    /// `connected`, `disconnected` (seen since this node started), `never` (not since this node
+    /// started) or `blocked`.
+    pub state: String,
+    /// When its last connection closed, in ms since the Unix epoch (`disconnected` only).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_seen_ms: Option<u64>,
 }
 
 /// One connected peer.
@@ -113,6 +129,24 @@ impl From<PeersSnapshot> for PeersResponse {
             listen_addrs: s.listen_addrs.iter().map(ToString::to_string).collect(),
             peers: s.peers.into_iter().map(PeerJson::from).collect(),
             blocked: s.blocked.iter().map(ToString::to_string).collect(),
+            members: s
+                .members
+                .iter()
+                .map(|m| MemberJson {
+                    name: m.name.to_string(),
+                    state: match (m.blocked, m.connected, m.last_seen) {
+                        (true, _, _) => "blocked",
+                        (_, true, _) => "connected",
+                        (_, _, Some(_)) => "disconnected",
+                        _ => "never",
+                    }
+                    .to_owned(),
+                    last_seen_ms: m.last_seen.map(|t| {
+                        t.duration_since(std::time::UNIX_EPOCH)
+                            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+                    }),
+                })
+                .collect(),
         }
     }
 }

@@ -18,7 +18,7 @@ use tracing::{debug, warn};
 
 use super::principal::{Action, Principal};
 use super::wire::{
-    COSE_CONTENT_TYPE, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
+    COSE_CONTENT_TYPE, Current, CurrentView, DEFAULT_LIMIT, HistoryItem, MAX_LIMIT, PublishRequest,
     PublishResponse, RecordJson, RecordList, RecordView,
 };
 use super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState};
@@ -165,9 +165,14 @@ pub(super) struct ListQuery {
     tlp: Option<String>,
     /// Records with `time` at or after this, ms since the epoch.
     since: Option<u64>,
+    /// Records with `time` at or before this, ms since the epoch.
+    until: Option<u64>,
     /// Log index to start at.
     cursor: Option<u64>,
     limit: Option<usize>,
+    /// List records their author revoked too (hidden by default).
+    #[serde(default)]
+    include_revoked: bool,
 }
 
 /// The checked filters of a list request, and the bands the caller may read.
@@ -176,8 +181,11 @@ pub(super) struct Filter {
     pub(super) kind: Option<Kind>,
     pub(super) tlp: Option<Tlp>,
     pub(super) since: Option<u64>,
+    pub(super) until: Option<u64>,
     /// The bands the caller may read; records of other bands are never listed.
     pub(super) readable: BandSet,
+    /// List revoked records too.
+    pub(super) include_revoked: bool,
 }
 
 impl Filter {
@@ -187,6 +195,7 @@ impl Filter {
             && self.kind.as_ref().is_none_or(|k| *k == p.kind)
             && self.tlp.is_none_or(|t| t == p.tlp)
             && self.since.is_none_or(|s| p.time >= s)
+            && self.until.is_none_or(|u| p.time <= u)
     }
 
     /// The bands whose entries may match.
@@ -250,7 +259,9 @@ pub(super) async fn list(
             .transpose()
             .map_err(|e| bad(e.to_string()))?,
         since: query.since,
+        until: query.until,
         readable,
+        include_revoked: query.include_revoked,
     };
     let cursor = query.cursor.unwrap_or(0);
     let services = state.services.clone();
@@ -294,11 +305,13 @@ fn scan(
         }
         let record = services.present(decode_stored(&entry.bytes)?);
         if filter.matches(record.payload()) {
-            records.push(record_json(
-                services,
-                &record,
-                Some((index, entry.added_us)),
-            ));
+            let current = current(services, &record, filter.readable)?;
+            if !filter.include_revoked && current.as_ref().is_some_and(|c| c.revoked) {
+                continue;
+            }
+            let mut json = record_json(services, &record, Some((index, entry.added_us)));
+            json.current = current;
+            records.push(json);
             if records.len() == limit {
                 next_cursor = (index + 1 < store.log_size()).then_some(index + 1);
                 break;
@@ -309,6 +322,56 @@ fn scan(
         records,
         next_cursor,
     })
+}
+
+/// A listed record as it stands now: `None` for kinds without a current view (updates, revokes,
+/// unknown kinds, sealed records this node cannot read). `readable`: the caller's bands (a revoke
+/// reason in another band is not shown).
+pub(super) fn current(
+    services: &NodeServices,
+    record: &Record,
+    readable: BandSet,
+) -> Result<Option<Current>, ApiError> {
+    let p = record.payload();
+    if !matches!(
+        p.kind,
+        Kind::Incident | Kind::Indicator | Kind::Advisory | Kind::Sighting
+    ) {
+        return Ok(None);
+    }
+    let referrers = services
+        .referrers(&record.id())?
+        .iter()
+        .map(|b| decode_stored(b).map(|r| services.present(r)))
+        .collect::<Result<Vec<_>, _>>()?;
+    let pairs: Vec<(RecordId, &Payload)> =
+        referrers.iter().map(|r| (r.id(), r.payload())).collect();
+    let view = current_view(p, &pairs);
+    let updates = view
+        .history
+        .iter()
+        .filter(|h| matches!(h.effect, Effect::Updated))
+        .count();
+    let revoke_readable = view.history.iter().any(|h| {
+        matches!(h.effect, Effect::Revoked)
+            && referrers
+                .iter()
+                .any(|r| r.id() == h.id && readable.contains(r.payload().tlp))
+    });
+    let field = |name: &str| {
+        serde_json::to_value(&view.content)
+            .ok()
+            .and_then(|v| v.get(name).and_then(Value::as_str).map(str::to_owned))
+    };
+    Ok(Some(Current {
+        tlp: view.tlp.to_string(),
+        revoked: view.revoked.is_some(),
+        revoked_reason: view.revoked.filter(|_| revoke_readable),
+        updates: u32::try_from(updates).unwrap_or(u32::MAX),
+        severity: field("severity"),
+        status: field("status"),
+        content: (updates > 0).then(|| content_json(&view.content)),
+    }))
 }
 
 /// Decodes bytes the store holds (verified when they were stored).
@@ -352,6 +415,7 @@ pub(super) fn record_json(
         }),
         sealed_size: unread,
         sealed_error,
+        current: None,
         id: record.id().to_string(),
         index: logged.map(|l| l.0),
         added_us: logged.map(|l| l.1),
@@ -639,7 +703,9 @@ mod tests {
             kind: None,
             tlp: None,
             since: Some(now + 4),
+            until: None,
             readable: BandSet::ALL,
+            include_revoked: false,
         };
         let first = scan(&services, &late, 0, 10, 3).unwrap();
         assert!(first.records.is_empty());

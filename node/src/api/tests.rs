@@ -735,6 +735,32 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
     .unwrap();
     h.ingest(&foreign);
     h.ingest(&sighting);
+    // Lists tell what is true now: the updated status, TLP and title, one update (the foreign one
+    // is ignored), beside the record as signed.
+    let listed = |list: &Value| {
+        list["records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|r| r["id"] == target.to_string())
+            .cloned()
+    };
+    let row = listed(&h.get("/v1/records?kind=incident").await.json).unwrap();
+    assert_eq!(
+        row["status"],
+        Value::Null,
+        "signed fields stay at the top level"
+    );
+    assert_eq!(row["content"]["status"], "investigating");
+    assert_eq!(row["current"]["status"], "contained");
+    assert_eq!(row["current"]["severity"], "high");
+    assert_eq!(row["current"]["tlp"], "green");
+    assert_eq!(row["current"]["updates"], 1);
+    assert_eq!(row["current"]["revoked"], false);
+    assert_eq!(
+        row["current"]["content"]["title"],
+        "Phishing wave (contained)"
+    );
     let revoke = h
         .publish(
             &json!({"kind": "revoke", "tlp": "green", "refs": [target.to_string()],
@@ -752,6 +778,14 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
         StatusCode::CONFLICT,
         "no_effect",
         &["already revoked", "publish a new record"],
+    );
+    // A revoked record leaves the lists, unless asked for.
+    assert!(listed(&h.get("/v1/records").await.json).is_none());
+    let row = listed(&h.get("/v1/records?include_revoked=true").await.json).unwrap();
+    assert_eq!(row["current"]["revoked"], true);
+    assert_eq!(
+        row["current"]["revoked_reason"],
+        "duplicate of an earlier report"
     );
     let v = h.get(&format!("/v1/records/{target}")).await.json;
     assert_eq!(v["view"]["revoked"], true);

@@ -165,6 +165,33 @@ pub struct RecordJson {
     /// A sealed record addressed to this node that does not open: why (it stays in the log).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sealed_error: Option<String>,
+    /// In lists: the record as it stands now, after its author's updates and revocation (for
+    /// incidents, indicators, advisories and sightings; the fields above are the record as signed).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub current: Option<Current>,
+}
+
+/// A listed record as it stands now (PROTOCOL.md §8).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Current {
+    /// TLP after updates (an update may only loosen it).
+    pub tlp: String,
+    /// Withdrawn by its author.
+    pub revoked: bool,
+    /// The revocation reason, when the caller may read the revoke.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub revoked_reason: Option<String>,
+    /// Updates applied.
+    pub updates: u32,
+    /// Severity now (incidents, advisories).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub severity: Option<String>,
+    /// Status now (incidents).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub status: Option<String>,
+    /// Content now, when an update changed it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content: Option<Value>,
 }
 
 /// `GET /v1/records`: one page of the log, filtered.

@@ -1,4 +1,5 @@
-//! `certnet peers`: the running node's connected peers, and blocking or unblocking one.
+//! `certnet peers`: the running node's connected peers (`--all`: every roster member, connected or
+//! not, with when it was last seen), and blocking or unblocking one.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -19,6 +20,11 @@ pub(crate) struct PeersArgs {
     /// Print the API's JSON answer.
     #[arg(long, global = true)]
     json: bool,
+
+    /// List every roster member: connected, disconnected (with when it was last seen since this
+    /// node started), never seen, or blocked — who is missing.
+    #[arg(long)]
+    all: bool,
 
     #[command(subcommand)]
     action: Option<PeersAction>,
@@ -45,6 +51,8 @@ pub(super) fn run(dir: &DataDir, args: &PeersArgs) -> anyhow::Result<()> {
             let peers = client.peers()?;
             if args.json {
                 print_json(&peers)?;
+            } else if args.all {
+                print_text(&render_members(&peers, SystemTime::now()));
             } else {
                 print_text(&render(&peers, SystemTime::now()));
             }
@@ -131,6 +139,39 @@ fn render(peers: &PeersResponse, now: SystemTime) -> String {
     out.trim_end().to_owned()
 }
 
+/// Every roster member and its state; the missing ones first.
+fn render_members(peers: &PeersResponse, now: SystemTime) -> String {
+    let now_ms = now
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX));
+    let connected = peers
+        .members
+        .iter()
+        .filter(|m| m.state == "connected")
+        .count();
+    let mut out = format!(
+        "{connected} of {} other members connected\n\n{:<24} {:<13} {}\n",
+        peers.members.len(),
+        "MEMBER",
+        "STATE",
+        "LAST SEEN"
+    );
+    let mut members: Vec<_> = peers.members.iter().collect();
+    members.sort_by_key(|m| (m.state == "connected", m.name.clone()));
+    for m in members {
+        let seen = match (m.state.as_str(), m.last_seen_ms) {
+            ("connected", _) => "now".to_owned(),
+            (_, Some(ms)) => format!(
+                "{} ago",
+                short_duration(Duration::from_millis(now_ms.saturating_sub(ms)))
+            ),
+            _ => "not since this node started".to_owned(),
+        };
+        out.push_str(&format!("{:<24} {:<13} {seen}\n", m.name, m.state));
+    }
+    out.trim_end().to_owned()
+}
+
 /// `4d`, `3h`, `12m`, `40s`: the largest unit only.
 fn short_duration(d: Duration) -> String {
     let s = d.as_secs();
@@ -172,6 +213,23 @@ mod tests {
                 offences: 0,
             }],
             blocked: vec!["12D3KooWbad".into()],
+            members: vec![
+                certnet_node::api::peers::MemberJson {
+                    name: "CERT-B".into(),
+                    state: "connected".into(),
+                    last_seen_ms: None,
+                },
+                certnet_node::api::peers::MemberJson {
+                    name: "CERT-C".into(),
+                    state: "disconnected".into(),
+                    last_seen_ms: Some(1_000_000_000 - 7_200_000),
+                },
+                certnet_node::api::peers::MemberJson {
+                    name: "CERT-D".into(),
+                    state: "never".into(),
+                    last_seen_ms: None,
+                },
+            ],
         };
         let text = render(&peers, now);
         assert!(text.contains("listen   /ip4/127.0.0.1/tcp/4471"), "{text}");
@@ -180,5 +238,20 @@ mod tests {
         assert!(text.contains(" 2m "), "{text}");
         assert!(text.ends_with("blocked  12D3KooWbad"), "{text}");
         assert_eq!(short_duration(Duration::from_secs(90_000)), "1d");
+        let all = render_members(&peers, now);
+        assert!(all.starts_with("1 of 3 other members connected"), "{all}");
+        let lines: Vec<&str> = all.lines().collect();
+        assert!(
+            lines[3].starts_with("CERT-C") && lines[3].ends_with("2h ago"),
+            "{all}"
+        );
+        assert!(
+            lines[4].contains("never") && lines[4].contains("not since"),
+            "{all}"
+        );
+        assert!(
+            lines[5].starts_with("CERT-B") && lines[5].ends_with("now"),
+            "{all}"
+        );
     }
 }

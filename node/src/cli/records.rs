@@ -33,6 +33,10 @@ pub(crate) struct RecordsArgs {
     #[arg(long, value_name = "TIME", value_parser = parse_since)]
     since: Option<u64>,
 
+    /// Only records signed at or before this time, in the same forms as --since.
+    #[arg(long, value_name = "TIME", value_parser = parse_since)]
+    until: Option<u64>,
+
     /// Start at this log index (the `next_cursor` of an earlier page).
     #[arg(long, value_name = "INDEX")]
     cursor: Option<u64>,
@@ -44,6 +48,10 @@ pub(crate) struct RecordsArgs {
     /// Follow `next_cursor` to the end of the log instead of stopping after one page.
     #[arg(long)]
     all: bool,
+
+    /// List records their author revoked too (hidden by default; shown as REVOKED).
+    #[arg(long)]
+    include_revoked: bool,
 
     /// Print the API's JSON (`{records, next_cursor}`) instead of a table.
     #[arg(long)]
@@ -58,10 +66,14 @@ pub(super) fn run_records(dir: &DataDir, args: &RecordsArgs) -> anyhow::Result<(
         ("kind", args.kind.clone()),
         ("tlp", args.tlp.clone()),
         ("since", args.since.map(|s| s.to_string())),
+        ("until", args.until.map(|u| u.to_string())),
     ] {
         if let Some(value) = value {
             filters.push_str(&format!("&{name}={}", query_value(&value)));
         }
+    }
+    if args.include_revoked {
+        filters.push_str("&include_revoked=true");
     }
     // Each page is printed as it arrives (memory stays that of one page, whatever the log holds);
     // with --json the pages make one `{records, next_cursor}` document.
@@ -139,14 +151,24 @@ fn parse_since(text: &str) -> Result<u64, String> {
     ))
 }
 
-/// One line per record: index, time, author, kind, TLP, seq, short id, title; the header first
-/// when `header`.
+/// One line per record: index, time, author, kind, TLP, severity, status and updates as they stand
+/// now, seq, short id, title; the header first when `header`.
 fn table(records: &[RecordJson], header: bool) -> String {
     let mut lines = Vec::new();
     if header {
         lines.push(format!(
-            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
-            "INDEX", "TIME (UTC)", "AUTHOR", "KIND", "TLP", "SEQ", "ID", "TITLE"
+            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:<8}  {:<13}  {:>3}  {:>4}  {:<12}  {}",
+            "INDEX",
+            "TIME (UTC)",
+            "AUTHOR",
+            "KIND",
+            "TLP",
+            "SEVERITY",
+            "STATUS",
+            "UPD",
+            "SEQ",
+            "ID",
+            "TITLE"
         ));
     }
     for r in records {
@@ -154,16 +176,28 @@ fn table(records: &[RecordJson], header: bool) -> String {
             .author_name
             .clone()
             .unwrap_or_else(|| r.author.chars().take(16).collect());
+        let now = r.current.as_ref();
+        let dash = || "-".to_owned();
+        let mut title = sealed_headline(r);
+        if let Some(content) = now.and_then(|c| c.content.as_ref()) {
+            title = headline(content);
+        }
+        if now.is_some_and(|c| c.revoked) {
+            title = format!("REVOKED: {title}");
+        }
         lines.push(format!(
-            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:>4}  {:<12}  {}",
+            "{:>6}  {:<20}  {:<16}  {:<9}  {:<12}  {:<8}  {:<13}  {:>3}  {:>4}  {:<12}  {}",
             r.index.map_or("-".to_owned(), |i| i.to_string()),
             utc(r.time),
             clip(&author, 16),
             r.kind,
-            r.tlp,
+            now.map_or(r.tlp.clone(), |c| c.tlp.clone()),
+            now.and_then(|c| c.severity.clone()).unwrap_or_else(dash),
+            now.and_then(|c| c.status.clone()).unwrap_or_else(dash),
+            now.map_or("-".to_owned(), |c| c.updates.to_string()),
             r.seq,
             &r.id[..12.min(r.id.len())],
-            clip(&sealed_headline(r), 70),
+            clip(&title, 70),
         ));
     }
     if header && records.is_empty() {

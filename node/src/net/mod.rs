@@ -48,7 +48,8 @@ use libp2p::Multiaddr;
 pub(crate) use network::{Network, next_event};
 pub use own_feed::OwnFeedView;
 pub use reports::{
-    AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,
+    AnnounceOutcome, DialError, MemberPresence, PeerInfo, PeersSnapshot, RosterChange,
+    RosterReloadError,
 };
 
 use crate::datadir::config::P2pConfig;

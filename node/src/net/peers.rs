@@ -46,6 +46,8 @@ pub(crate) struct PeerTable {
     offences: HashMap<PeerId, u32>,
     bans: HashMap<PeerId, Ban>,
     redial: HashMap<PeerId, Redial>,
+    /// When each peer's last connection closed (since this node started).
+    last_seen: HashMap<PeerId, SystemTime>,
 }
 
 impl PeerTable {
@@ -67,11 +69,19 @@ impl PeerTable {
     /// `peer`'s last connection closed. Members get re-dialed after the shortest delay.
     pub(crate) fn disconnected(&mut self, peer: &PeerId, now: Instant) -> bool {
         let was = self.connected.remove(peer).is_some();
+        if was {
+            self.last_seen.insert(*peer, SystemTime::now());
+        }
         self.redial.entry(*peer).or_insert(Redial {
             at: now + MIN_REDIAL_DELAY,
             delay: MIN_REDIAL_DELAY,
         });
         was
+    }
+
+    /// When `peer`'s last connection closed, if it was connected since this node started.
+    pub(crate) fn last_seen(&self, peer: &PeerId) -> Option<SystemTime> {
+        self.last_seen.get(peer).copied()
     }
 
     /// Whether `peer` is connected.
@@ -214,6 +224,18 @@ impl PeerTable {
 mod tests {
     use super::*;
     use crate::datadir::keys::NodeSecret;
+
+    #[test]
+    fn a_peer_is_last_seen_when_its_connection_closes() {
+        let peer = NodeSecret::from_seed(&[1; 32]).unwrap().peer_id();
+        let mut t = PeerTable::default();
+        assert_eq!(t.last_seen(&peer), None);
+        t.connected(peer, "/ip4/127.0.0.1/tcp/1".parse().unwrap(), true);
+        let before = SystemTime::now();
+        assert!(t.disconnected(&peer, Instant::now()));
+        assert!(t.last_seen(&peer).is_some_and(|seen| seen >= before));
+        assert!(!t.is_connected(&peer));
+    }
 
     #[test]
     fn redial_backs_off_and_resets_on_connect() {

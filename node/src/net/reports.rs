@@ -77,6 +77,21 @@ pub struct PeersSnapshot {
     pub peers: Vec<PeerInfo>,
     /// Peers the operator blocked.
     pub blocked: Vec<PeerId>,
+    /// Every other roster member, connected or not.
+    pub members: Vec<MemberPresence>,
+}
+
+/// Whether a roster member is connected, and when it was last.
+#[derive(Debug, Clone, PartialEq)]
+pub struct MemberPresence {
+    /// The member.
+    pub name: MemberName,
+    /// One of its PeerIds is connected now.
+    pub connected: bool,
+    /// When its last connection closed (since this node started), if it is not connected.
+    pub last_seen: Option<SystemTime>,
+    /// One of its PeerIds is blocked.
+    pub blocked: bool,
 }
 
 /// What a roster reload changed.

@@ -11,7 +11,8 @@ use tracing::{debug, error, info, warn};
 
 use super::super::jobs;
 use super::super::reports::{
-    AnnounceOutcome, DialError, PeerInfo, PeersSnapshot, RosterChange, RosterReloadError,
+    AnnounceOutcome, DialError, MemberPresence, PeerInfo, PeersSnapshot, RosterChange,
+    RosterReloadError,
 };
 use super::{JobKind, Network, OwnFeedView, allowed_peers, member_addrs};
 use crate::datadir::roster_file::RosterError;
@@ -97,11 +98,34 @@ impl Network {
             })
             .collect();
         peers.sort_by(|a, b| (&a.member, a.peer_id).cmp(&(&b.member, b.peer_id)));
+        let local = *self.swarm.local_peer_id();
+        let members = roster
+            .members()
+            .iter()
+            .filter(|m| *m.author_key() != self.own)
+            .map(|m| {
+                let connected = m.peer_ids().iter().any(|p| self.peers.is_connected(p));
+                MemberPresence {
+                    name: m.name().clone(),
+                    connected,
+                    last_seen: if connected {
+                        None
+                    } else {
+                        m.peer_ids()
+                            .iter()
+                            .filter_map(|p| self.peers.last_seen(p))
+                            .max()
+                    },
+                    blocked: m.peer_ids().iter().any(|p| self.blocked.contains(p)),
+                }
+            })
+            .collect();
         PeersSnapshot {
-            local_peer_id: *self.swarm.local_peer_id(),
+            local_peer_id: local,
             listen_addrs: self.listen_addrs.clone(),
             peers,
             blocked: self.blocked.iter().copied().collect(),
+            members,
         }
     }
 
