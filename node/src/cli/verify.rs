@@ -17,6 +17,8 @@ use super::out::{print_json, print_text};
 use super::verify_sealed;
 use super::{IoFailure, UsageError};
 use certnet_node::datadir::keys::load_encryption_keys;
+use certnet_node::datadir::roster_file::RosterFile as _;
+use certnet_node::membership::Roster;
 
 /// Files at least this large get a progress bar (when stderr is a terminal).
 const PROGRESS_MIN_BYTES: u64 = 8 * 1024 * 1024;
@@ -35,6 +37,11 @@ pub(crate) struct VerifyArgs {
     /// it the key named in the file is used.
     #[arg(long, value_name = "ed25519:…")]
     key: Option<AuthorKey>,
+
+    /// The federation's roster.toml as the auditor holds it: the log must be signed by a member's
+    /// author key, and every author in it must be a member (else exit 1, naming them).
+    #[arg(long, value_name = "ROSTER_FILE")]
+    roster: Option<PathBuf>,
 
     /// An encryption key file (encryption.key of a member's node, X25519 PKCS#8 PEM): open the
     /// sealed records addressed to it and check their bodies; others are reported "not a recipient".
@@ -65,21 +72,37 @@ pub(super) fn run(args: &VerifyArgs) -> anyhow::Result<()> {
         .as_ref()
         .map(|path| load_encryption_keys(path).map_err(|e| UsageError(format!("--open-with: {e}"))))
         .transpose()?;
+    let roster = args
+        .roster
+        .as_ref()
+        .map(|path| Roster::load(path).map_err(|e| UsageError(format!("--roster: {e}"))))
+        .transpose()?;
     let summary = audit_file(&args.file, &options, "verifying")?;
+    let signer = match &roster {
+        Some(roster) => Some(check_roster(&args.file, &summary, roster)?),
+        None => None,
+    };
     let sealed = secrets
         .map(|secrets| verify_sealed::open_all(&args.file, &secrets))
         .transpose()?;
-    let key_checked = args.key.is_some();
+    let key_checked = args.key.is_some() || signer.is_some();
     let failed = sealed
         .as_ref()
         .map_or(0, |s| s.iter().filter(|e| e.failed()).count());
     if args.json {
         let mut json = SummaryJson::new(&args.file, &summary, key_checked);
+        if signer.is_some() && args.key.is_none() {
+            json.key_source = "--roster";
+        }
+        json.member = signer.clone();
         json.ok = failed == 0;
         json.sealed = sealed;
         print_json(&json)?;
     } else {
-        let mut text = render(&args.file, &summary, key_checked);
+        let mut text = match &signer {
+            Some(member) if args.key.is_none() => render_with_member(&args.file, &summary, member),
+            _ => render(&args.file, &summary, key_checked),
+        };
         if let Some(sealed) = &sealed {
             text.push('\n');
             text.push_str(&verify_sealed::render(sealed).join("\n"));
@@ -149,6 +172,54 @@ pub(super) fn audit_file(
     })
 }
 
+/// With `--roster`: the log's key must be a member's, on the roster's network, and every author a
+/// member. The signer's name, or an error naming what is not in the roster (exit 1).
+fn check_roster(path: &Path, s: &AuditSummary, roster: &Roster) -> anyhow::Result<String> {
+    if s.header.net != roster.network().as_str() {
+        anyhow::bail!(
+            "{} is a log of network `{}`, the roster is for `{}`",
+            path.display(),
+            s.header.net,
+            roster.network()
+        );
+    }
+    let Some(signer) = roster.member_by_author(&s.header.key) else {
+        anyhow::bail!(
+            "{} is signed by {}, which is no member's author key in the roster: the log is not one of this federation's",
+            path.display(),
+            s.header.key
+        );
+    };
+    let strangers: Vec<String> = s
+        .heads
+        .iter()
+        .filter(|(author, _, _)| roster.member_by_author(author).is_none())
+        .map(|(author, seq, _)| format!("{author} (up to seq {seq})"))
+        .collect();
+    if !strangers.is_empty() {
+        anyhow::bail!(
+            "{} verifies, but {} of its authors are not in the roster: {}",
+            path.display(),
+            strangers.len(),
+            strangers.join(", ")
+        );
+    }
+    Ok(signer.name().to_string())
+}
+
+/// The result with `--roster`: whose log it is, as the roster names the key.
+fn render_with_member(path: &Path, s: &AuditSummary, member: &str) -> String {
+    let text = render(path, s, true);
+    let first = format!(
+        "OK: {} verifies, signed by {member}'s author key as the roster lists it; every author is a member",
+        path.display()
+    );
+    match text.split_once('\n') {
+        Some((_, rest)) => format!("{first}\n{rest}"),
+        None => first,
+    }
+}
+
 fn render(path: &Path, s: &AuditSummary, key_checked: bool) -> String {
     let verdict = if key_checked {
         format!(
@@ -206,8 +277,12 @@ struct SummaryJson {
     network: String,
     origin: String,
     key: String,
-    /// `--key` when the auditor named the key, `file` when the file's own key was used.
+    /// `--key` when the auditor named the key, `--roster` when a roster member's key signed it,
+    /// `file` when the file's own key was used.
     key_source: &'static str,
+    /// With `--roster`: the member whose key signed the log.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    member: Option<String>,
     entries: u64,
     root: String,
     checkpoint_size: u64,
@@ -241,6 +316,7 @@ impl SummaryJson {
             origin: s.header.origin.clone(),
             key: s.header.key.to_string(),
             key_source: if key_checked { "--key" } else { "file" },
+            member: None,
             entries: s.entries,
             root: hex::encode(s.checkpoint.root()),
             checkpoint_size: s.checkpoint.size(),

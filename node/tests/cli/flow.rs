@@ -409,6 +409,33 @@ fn publish_export_verify_tamper_import_and_update() {
     a.certnet(&["verify", export, "--key", &wrong_key])
         .code(1)
         .stderr_has("expected");
+    // With the federation's roster: the log's key is a member's, every author a member.
+    let roster = a.file("roster.toml");
+    let roster = roster.to_str().unwrap();
+    a.certnet(&["verify", export, "--roster", roster])
+        .success()
+        .stdout_has("signed by CERT-A's author key as the roster lists it");
+    let by_roster = a
+        .certnet(&["verify", export, "--roster", roster, "--json"])
+        .success()
+        .json();
+    assert_eq!(by_roster["key_source"], "--roster");
+    assert_eq!(by_roster["member"], "CERT-A");
+    // Another federation's roster: exit 1, saying the key is no member's.
+    let other = a.path("other-roster.toml");
+    std::fs::write(
+        &other,
+        format!(
+            "network = \"certnet-dev\"\n\n[[member]]\nname = \"CERT-Z\"\nauthor_key = \"{wrong_key}\"\n"
+        ),
+    )
+    .unwrap();
+    a.certnet(&["verify", export, "--roster", other.to_str().unwrap()])
+        .code(1)
+        .stderr_has("no member's author key in the roster");
+    a.certnet(&["verify", export, "--roster", "/nonexistent/roster.toml"])
+        .code(2)
+        .stderr_has("--roster");
 
     // Tampering: each makes verify exit 1 and name the entry.
     let good = read_export(&export_path);
