@@ -1,18 +1,17 @@
 //! The log's commitments: signed checkpoints (`/v1/log/checkpoint`), inclusion and consistency
 //! proofs (`/v1/log/proof/*`) and fork proofs (`/v1/forks`).
 
-use std::str::FromStr;
-
 use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use certnet_protocol::chain::EquivocationProof;
-use certnet_protocol::id::{Hash, RecordId};
+use certnet_protocol::id::Hash;
 use certnet_protocol::merkle::{ProofError, leaf_hash};
 use certnet_protocol::record::Record;
 use serde::Deserialize;
 
 use super::principal::{Action, Principal};
+use super::records::{IdText, parse_id, resolve_id};
 use super::wire::{
     CheckpointResponse, ConsistencyProofResponse, ForkJson, ForksResponse, InclusionProofResponse,
 };
@@ -129,7 +128,7 @@ pub(super) struct InclusionQuery {
 
 /// Which entry an inclusion proof is for.
 enum Target {
-    Id(RecordId),
+    Id(IdText),
     Index(u64),
 }
 
@@ -140,12 +139,7 @@ pub(super) async fn inclusion(
 ) -> Result<Json<InclusionProofResponse>, ApiError> {
     principal.require(Action::Log)?;
     let target = match (&query.id, query.index) {
-        (Some(id), None) => Target::Id(RecordId::from_str(id).map_err(|_| {
-            ApiError::bad_request(
-                "bad_id",
-                "id must be a record id: 64 lowercase hex characters",
-            )
-        })?),
+        (Some(id), None) => Target::Id(parse_id(id)?),
         (None, Some(index)) => Target::Index(index),
         _ => {
             return Err(ApiError::bad_request(
@@ -159,9 +153,12 @@ pub(super) async fn inclusion(
         let store = services.store();
         let size = size_or_checkpoint(&services, query.size)?;
         let index = match target {
-            Target::Id(id) => store.position(&id)?.ok_or_else(|| {
-                ApiError::not_found(format!("this node's log holds no record with id {id}"))
-            })?,
+            Target::Id(text) => {
+                let id = resolve_id(&services, &principal, text)?;
+                store.position(&id)?.ok_or_else(|| {
+                    ApiError::not_found(format!("this node's log holds no record with id {id}"))
+                })?
+            }
             Target::Index(index) => index,
         };
         check_size(size, store.log_size())?;

@@ -38,6 +38,7 @@ pub(super) async fn publish(
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
     principal.require(Action::Write)?;
     let to = body.to.clone();
+    let body = resolve_refs(&state, &principal, body).await?;
     let draft = draft(body)?;
     let peers_have = own_feed_floor(&state).await;
     let services = state.services.clone();
@@ -53,6 +54,40 @@ pub(super) async fn publish(
     };
     announce_to_gossip(&state.node, published).await;
     Ok((StatusCode::CREATED, Json(answer)))
+}
+
+/// The publish request with every ref given as a unique id prefix (8+ hex characters) replaced by
+/// the whole id, as `certnet show` takes them.
+async fn resolve_refs(
+    state: &ApiState,
+    principal: &Principal,
+    mut body: PublishRequest,
+) -> Result<PublishRequest, ApiError> {
+    if body.refs.iter().all(|r| RecordId::from_str(r).is_ok()) {
+        return Ok(body);
+    }
+    let services = state.services.clone();
+    let principal = principal.clone();
+    let refs = std::mem::take(&mut body.refs);
+    body.refs = state
+        .blocking(move || {
+            refs.into_iter()
+                .enumerate()
+                .map(|(i, r)| {
+                    let text = parse_id(&r).map_err(|_| {
+                        ApiError::unprocessable(
+                            "invalid_record",
+                            format!(
+                                "refs[{i}] must be a record id: 64 lowercase hex characters, or a unique prefix of {MIN_ID_PREFIX} or more"
+                            ),
+                        )
+                    })?;
+                    resolve_id(&services, &principal, text).map(|id| id.to_string())
+                })
+                .collect::<Result<Vec<_>, ApiError>>()
+        })
+        .await??;
+    Ok(body)
 }
 
 /// How long the first publish after start waits for a peer's Heads answer.

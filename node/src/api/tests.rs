@@ -635,12 +635,21 @@ async fn updates_and_revocations_change_the_view_and_fill_the_history() {
     let target = h.publish(&incident_body("Phishing wave")).await;
     let mut new_content = incident_body("Phishing wave (contained)")["content"].clone();
     new_content["status"] = json!("contained");
+    // A ref may be a unique id prefix, like the 12 characters `certnet records` shows.
     let update = h
         .publish(
-            &json!({"kind": "update", "tlp": "green", "refs": [target.to_string()],
+            &json!({"kind": "update", "tlp": "green", "refs": [target.to_string()[..12]],
                          "content": {"incident": new_content}}),
         )
         .await;
+    let proof = h
+        .get(&format!(
+            "/v1/log/proof/inclusion?id={}&size=2",
+            &update.to_string()[..10]
+        ))
+        .await;
+    assert_eq!(proof.status, StatusCode::OK, "{}", proof.json);
+    assert_eq!(proof.json["id"], update.to_string());
     let v = h.get(&format!("/v1/records/{target}")).await.json;
     assert_eq!(v["content"]["status"], "investigating", "as signed");
     assert_eq!(v["tlp"], "amber", "as signed");
