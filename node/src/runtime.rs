@@ -241,7 +241,8 @@ async fn run_tasks(
             metrics.clone(),
         )
         .map_err(RunError::Checkpoints)?
-        .with_encryption(node.encryption().to_vec()),
+        .with_encryption(node.encryption().to_vec())
+        .with_duplicate_window(node.config().api().duplicate_window()),
     );
 
     // Networking: the event loop owns the Swarm; it shares the store and the roster cell.

@@ -205,6 +205,9 @@ impl From<PublishError> for ApiError {
                 Self::new(StatusCode::CONFLICT, "no_effect", err.to_string())
             }
             PublishError::Audience(_) => Self::unprocessable("bad_audience", err.to_string()),
+            PublishError::Duplicate { .. } => {
+                Self::new(StatusCode::CONFLICT, "duplicate", err.to_string())
+            }
             PublishError::SealedUpdateOfClear => {
                 Self::unprocessable("bad_audience", err.to_string())
             }

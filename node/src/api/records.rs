@@ -38,13 +38,14 @@ pub(super) async fn publish(
 ) -> Result<(StatusCode, Json<PublishResponse>), ApiError> {
     principal.require(Action::Write)?;
     let to = body.to.clone();
+    let force = body.force;
     let body = resolve_refs(&state, &principal, body).await?;
     let draft = draft(body)?;
     let peers_have = own_feed_floor(&state).await;
     let services = state.services.clone();
     let now = now_ms();
     let published = state
-        .blocking(move || services.publish_to(draft, to.as_deref(), now, peers_have))
+        .blocking(move || services.publish_to(draft, to.as_deref(), force, now, peers_have))
         .await??;
     debug!(id = %published.id, seq = published.seq, index = published.index, "record published");
     let answer = PublishResponse {

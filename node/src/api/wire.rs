@@ -109,6 +109,10 @@ pub struct PublishRequest {
     /// audience anyway).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub to: Option<Vec<String>>,
+    /// Publish even if a live record of this node is identical (signed within `[api]
+    /// duplicate_window_secs`).
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub force: bool,
 }
 
 /// `201` answer to `POST /v1/records`.

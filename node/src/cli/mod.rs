@@ -157,7 +157,7 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
                     if matches!(
                         code.as_str(),
                         "bad_query" | "bad_id" | "ambiguous_id" | "no_effect" | "unknown_target"
-                            | "bad_audience" | "tlp_red"
+                            | "bad_audience" | "tlp_red" | "duplicate"
                     )
             )
     });

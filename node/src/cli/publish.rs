@@ -6,13 +6,13 @@ use std::path::PathBuf;
 
 use anyhow::Context as _;
 use certnet_node::api::client::Client;
-use certnet_node::api::wire::PublishRequest;
+use certnet_node::api::wire::{PublishRequest, RecordView};
 use certnet_node::datadir::DataDir;
 use clap::Args;
 use serde_json::{Map, Value, json};
 
 use super::UsageError;
-use super::out::{print_json, print_text};
+use super::out::{print_json, print_text, query_value};
 
 /// Flags that build the record when no `--file` is given.
 const QUICK_FLAGS: [&str; 13] = [
@@ -97,6 +97,15 @@ pub(crate) struct PublishArgs {
     #[arg(long = "to", value_name = "MEMBER", value_delimiter = ',')]
     to: Vec<String>,
 
+    /// Publish even if a live record of this node is identical (otherwise refused, exit 2, naming it).
+    #[arg(long)]
+    force: bool,
+
+    /// Replace record ID: publish this record, then revoke ID ("superseded by <new id>"). The way to
+    /// tighten a TLP, which an update may not do (peers may hold the looser version already).
+    #[arg(long, value_name = "ID")]
+    supersede: Option<String>,
+
     /// Print the node's JSON answer `{id, seq, index}` instead of the id alone.
     #[arg(long)]
     json: bool,
@@ -113,8 +122,37 @@ pub(super) fn run(dir: &DataDir, args: PublishArgs) -> anyhow::Result<()> {
             .get_or_insert_with(Vec::new)
             .extend(args.to.iter().cloned());
     }
+    request.force |= args.force;
     let client = Client::from_data_dir(dir)?;
+    // The record to replace, read first: a typo must not leave a new record published. Its revoke
+    // goes out at its current TLP, so everyone who could read it learns it is withdrawn.
+    let superseded = match &args.supersede {
+        Some(old) => {
+            Some(client.get_json::<RecordView>(&format!("/v1/records/{}", query_value(old)))?)
+        }
+        None => None,
+    };
     let published = say_if_slow(|| client.publish(&request))?;
+    if let Some(view) = superseded {
+        // The new record first: if the revoke then fails, nothing is lost, and the message says
+        // what to run.
+        let old = view.record.id;
+        let revoke = PublishRequest {
+            kind: "revoke".to_owned(),
+            tlp: view.view.tlp,
+            refs: vec![old.clone()],
+            content: json!({"reason": format!("superseded by {}", published.id)}),
+            to: None,
+            force: false,
+        };
+        client.publish(&revoke).with_context(|| {
+            format!(
+                "published {} but could not revoke {old}: revoke it with a record {{\"kind\": \"revoke\", \"refs\": [\"{old}\"], ...}}",
+                published.id
+            )
+        })?;
+        eprintln!("{old} revoked: superseded by {}", published.id);
+    }
     if args.json {
         print_json(&published)?;
     } else {
@@ -214,6 +252,7 @@ fn quick_incident(args: &PublishArgs) -> anyhow::Result<PublishRequest> {
         refs: args.refs.clone(),
         content: Value::Object(content),
         to: None,
+        force: false,
     })
 }
 

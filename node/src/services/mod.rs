@@ -57,6 +57,8 @@ pub struct NodeServices {
     own_feed_checked: std::sync::atomic::AtomicBool,
     /// This node's encryption keys: sealing its records, opening those addressed to it.
     keyring: Keyring,
+    /// A publish identical to a live own record this recent is refused (zero: never).
+    duplicate_window: std::time::Duration,
 }
 
 impl fmt::Debug for NodeServices {
@@ -90,6 +92,7 @@ impl NodeServices {
             checkpointing: Mutex::new(()),
             own_feed_checked: std::sync::atomic::AtomicBool::new(false),
             keyring: Keyring::new(author.public(), Vec::new()),
+            duplicate_window: std::time::Duration::ZERO,
             author,
         })
     }
@@ -97,6 +100,13 @@ impl NodeServices {
     /// The services with this node's encryption secrets (newest first), to seal and open records.
     pub fn with_encryption(mut self, secrets: Vec<EncryptionSecret>) -> Self {
         self.keyring = Keyring::new(self.author.public(), secrets);
+        self
+    }
+
+    /// The services refusing a publish identical to a live own record signed within `window`
+    /// (config `[api] duplicate_window_secs`; zero, the default here, never refuses).
+    pub fn with_duplicate_window(mut self, window: std::time::Duration) -> Self {
+        self.duplicate_window = window;
         self
     }
 

@@ -11,6 +11,9 @@ use certnet_protocol::view::{Effect, HistoryEntry, current_view};
 use tracing::error;
 
 use super::{CLOCK_MAX_MS, CLOCK_MIN_MS, NodeServices};
+
+/// Most of this node's newest records a publish is compared with (duplicate check).
+const MAX_DUPLICATE_SCAN: usize = 10_000;
 use crate::sealed::AudienceError;
 use crate::store::StoreError;
 
@@ -67,6 +70,16 @@ pub enum PublishError {
     /// Sealing failed.
     #[error("sealing failed: {0}")]
     Seal(String),
+    /// The same record (kind, TLP, refs, content, audience) is live already, signed a moment ago.
+    #[error(
+        "identical to record {existing}, which this node signed {age_secs} s ago and which is live: nothing was signed (to publish it again anyway, pass \"force\": true, or --force)"
+    )]
+    Duplicate {
+        /// The live record's id.
+        existing: RecordId,
+        /// Its age in seconds.
+        age_secs: u64,
+    },
     /// The store could not take the record.
     #[error(transparent)]
     Store(StoreError),
@@ -181,17 +194,19 @@ impl NodeServices {
         now_ms: u64,
         peers_have: Option<u64>,
     ) -> Result<Published, PublishError> {
-        self.publish_to(draft, None, now_ms, peers_have)
+        self.publish_to(draft, None, false, now_ms, peers_have)
     }
 
     /// [`NodeServices::publish`], sealed to the roster members named in `to` (and this node) when
     /// `to` is given (PROTOCOL.md §20). An update or revoke of a sealed record is sealed to its
     /// target's audience, plus the members `to` adds; one of a clear record stays clear. A `red`
-    /// record needs an audience.
+    /// record needs an audience. Unless `force`, a draft identical to a live record this node signed
+    /// within the duplicate window is refused ([`PublishError::Duplicate`]).
     pub fn publish_to(
         &self,
         draft: Draft,
         to: Option<&[String]>,
+        force: bool,
         now_ms: u64,
         peers_have: Option<u64>,
     ) -> Result<Published, PublishError> {
@@ -204,6 +219,15 @@ impl NodeServices {
         }
         self.check_effect(&draft, now_ms)?;
         let audience = self.audience(&draft, to)?;
+        if !force
+            && let Some((existing, age_ms)) =
+                self.duplicate_of(&draft, audience.as_deref(), now_ms)?
+        {
+            return Err(PublishError::Duplicate {
+                existing,
+                age_secs: age_ms / 1000,
+            });
+        }
         let refs = draft.refs.clone();
         let appended = self.store.append_own(self.author.public(), |head| {
             let have = head.map_or(0, |(seq, _)| seq);
@@ -291,6 +315,72 @@ impl NodeServices {
             .recipients(&roster, &authors)
             .map(Some)
             .map_err(PublishError::Audience)
+    }
+
+    /// A live record this node signed within the duplicate window with the same kind, TLP, refs,
+    /// content and audience as `draft`: its id and age. Looks at most at [`MAX_DUPLICATE_SCAN`] of
+    /// the newest own records.
+    fn duplicate_of(
+        &self,
+        draft: &Draft,
+        audience: Option<&[Recipient]>,
+        now_ms: u64,
+    ) -> Result<Option<(RecordId, u64)>, PublishError> {
+        let window_ms = u64::try_from(self.duplicate_window.as_millis()).unwrap_or(u64::MAX);
+        if window_ms == 0 {
+            return Ok(None);
+        }
+        let own = self.author.public();
+        let Some((head, _)) = self.store.head(&own) else {
+            return Ok(None);
+        };
+        let want: Option<Vec<[u8; 32]>> = audience.map(|rs| {
+            let mut keys: Vec<[u8; 32]> = rs.iter().map(|r| *r.author.as_bytes()).collect();
+            keys.sort_unstable();
+            keys.dedup();
+            keys
+        });
+        let decode = |bytes: &[u8]| {
+            Record::decode(bytes).map(|r| self.present(r)).map_err(|e| {
+                PublishError::Store(StoreError::Corrupt(format!(
+                    "a stored record no longer decodes: {e}"
+                )))
+            })
+        };
+        for seq in (1..=head).rev().take(MAX_DUPLICATE_SCAN) {
+            let Some(bytes) = self
+                .store
+                .range(&own, seq, 1, usize::MAX)?
+                .into_iter()
+                .next()
+            else {
+                break;
+            };
+            let record = decode(&bytes)?;
+            let p = record.payload();
+            if p.time.saturating_add(window_ms) < now_ms {
+                break;
+            }
+            let same = p.kind == draft.kind
+                && p.tlp == draft.tlp
+                && p.refs == draft.refs
+                && p.content == draft.content
+                && record.audience().map(<[[u8; 32]]>::to_vec) == want;
+            if !same {
+                continue;
+            }
+            let referrers = self
+                .referrers(&record.id())?
+                .iter()
+                .map(|b| decode(b))
+                .collect::<Result<Vec<_>, _>>()?;
+            let pairs: Vec<(RecordId, &Payload)> =
+                referrers.iter().map(|r| (r.id(), r.payload())).collect();
+            if current_view(p, &pairs).revoked.is_none() {
+                return Ok(Some((record.id(), now_ms.saturating_sub(p.time))));
+            }
+        }
+        Ok(None)
     }
 
     /// `draft` sealed to `recipients` as this node's record at `seq`.
@@ -391,7 +481,7 @@ mod tests {
         let names = |n: &[&str]| n.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>();
         let audience_err = |to: &[&str]| {
             let err = s
-                .publish_to(sample::incident(1), Some(&names(to)), NOW, None)
+                .publish_to(sample::incident(1), Some(&names(to)), false, NOW, None)
                 .unwrap_err();
             assert!(matches!(err, PublishError::Audience(_)), "{err}");
             err.to_string()
@@ -408,7 +498,7 @@ mod tests {
         let mut red = sample::incident(1);
         red.tlp = Tlp::Red;
         let sealed = s
-            .publish_to(red.clone(), Some(&names(&["CERT-K"])), NOW, None)
+            .publish_to(red.clone(), Some(&names(&["CERT-K"])), false, NOW, None)
             .unwrap();
         let stored = Record::decode(&s.store().get(&sealed.id).unwrap().unwrap()).unwrap();
         assert_eq!(stored.payload().kind, Kind::Sealed);
@@ -470,6 +560,7 @@ mod tests {
                     content: Content::Update(certnet_protocol::record::Update::Incident(c)),
                 },
                 Some(&names(&["CERT-K"])),
+                false,
                 NOW + 5,
                 None,
             )

@@ -664,6 +664,68 @@ fn publish_export_verify_tamper_import_and_update() {
 }
 
 #[test]
+fn the_same_record_twice_is_refused_and_supersede_tightens_a_tlp() {
+    let a = TestDir::new();
+    a.init("CERT-A");
+    let mut node = a.run_node(&[]);
+    let file = a.path("incident.json");
+    fs::write(&file, INCIDENT_JSON).unwrap();
+    let file = file.to_str().unwrap();
+    let first = a.certnet(&["publish", "--file", file]).success().stdout;
+    let first = first.trim();
+    // The same JSON again: refused, naming the live record; --force publishes it anyway.
+    a.certnet(&["publish", "--file", file])
+        .code(2)
+        .stderr_has("409 duplicate")
+        .stderr_has(&format!("identical to record {first}"))
+        .stderr_has("--force");
+    let forced = a
+        .certnet(&["publish", "--file", file, "--force"])
+        .success()
+        .stdout;
+    assert_ne!(forced.trim(), first);
+    // Tightening by update is refused (exit 2, the rule and the fix); --supersede does it: the new
+    // record at amber+strict, the old one revoked at its own TLP.
+    let tighter = INCIDENT_JSON.replace("\"tlp\": \"amber\"", "\"tlp\": \"amber+strict\"");
+    let tighter_file = a.path("tighter.json");
+    fs::write(&tighter_file, &tighter).unwrap();
+    let new = a
+        .certnet(&[
+            "publish",
+            "--file",
+            tighter_file.to_str().unwrap(),
+            "--supersede",
+            &first[..12],
+        ])
+        .success()
+        .stderr_has(&format!("{first} revoked: superseded by"))
+        .stdout;
+    let old = a.certnet(&["show", first, "--json"]).success().json();
+    assert_eq!(old["view"]["revoked"], true);
+    assert_eq!(
+        old["view"]["revoked_reason"],
+        format!("superseded by {}", new.trim()).as_str()
+    );
+    let new = a.certnet(&["show", new.trim(), "--json"]).success().json();
+    assert_eq!(new["tlp"], "amber+strict");
+    // The revoked record is gone from the list, the forced copy and the new one stay.
+    let list = a.certnet(&["records", "--json"]).success().json();
+    let ids: Vec<&str> = list["records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["id"].as_str().unwrap())
+        .collect();
+    assert!(!ids.contains(&first), "{ids:?}");
+    assert_eq!(
+        ids.len(),
+        3,
+        "forced copy, the new record and the revoke: {ids:?}"
+    );
+    assert_eq!(node.stop_with(Signal::TERM).code(), Some(0));
+}
+
+#[test]
 fn import_needs_an_initialised_dir_and_a_readable_file() {
     let dir = TestDir::new();
     dir.certnet(&["import", "whatever.cbor"])

@@ -92,7 +92,13 @@ pub struct ApiConfig {
     anonymous_clear: Reach,
     anonymous_status: Reach,
     tls: Option<TlsSettings>,
+    duplicate_window_secs: u64,
 }
+
+/// Seconds within which a publish identical to a live own record is refused, by default.
+const DEFAULT_DUPLICATE_WINDOW_SECS: u64 = 3_600;
+/// The longest duplicate window that may be configured (7 days).
+const MAX_DUPLICATE_WINDOW_SECS: u64 = 7 * 86_400;
 
 impl Default for ApiConfig {
     fn default() -> Self {
@@ -102,6 +108,7 @@ impl Default for ApiConfig {
             anonymous_clear: Reach::Loopback,
             anonymous_status: Reach::Loopback,
             tls: None,
+            duplicate_window_secs: DEFAULT_DUPLICATE_WINDOW_SECS,
         }
     }
 }
@@ -125,6 +132,12 @@ impl ApiConfig {
     /// From where callers without credentials may read `/v1/status` and `/metrics`.
     pub fn anonymous_status(&self) -> Reach {
         self.anonymous_status
+    }
+
+    /// How far back a publish is compared with this node's live records: an identical one within
+    /// it is refused (409 `duplicate`) unless forced. Zero: never.
+    pub fn duplicate_window(&self) -> std::time::Duration {
+        std::time::Duration::from_secs(self.duplicate_window_secs)
     }
 
     /// HTTPS, if configured.
@@ -176,6 +189,10 @@ hosts = [{hosts}]
 anonymous_clear = {clear}
 # From where callers without credentials may read /v1/status and /metrics. Default: "loopback".
 anonymous_status = {status}
+# A publish whose kind, TLP, refs, content (and audience) equal a live record this node signed within
+# this many seconds is refused with 409 and the existing id, unless forced ("force": true, --force);
+# 0 turns the check off. Default: {DEFAULT_DUPLICATE_WINDOW_SECS}.
+duplicate_window_secs = {duplicate}
 # HTTPS (rustls) on a second listener for TAXII consumers and operators on other hosts: the address,
 # the certificate chain (PEM, leaf first) and its private key (PEM, mode 0600). Default: off.
 {tls}"#,
@@ -183,6 +200,7 @@ anonymous_status = {status}
             hosts = hosts.join(", "),
             clear = quote(self.anonymous_clear.as_str()),
             status = quote(self.anonymous_status.as_str()),
+            duplicate = self.duplicate_window_secs,
         )
     }
 }
@@ -196,6 +214,7 @@ pub(super) struct ApiFile {
     hosts: Vec<Spanned<String>>,
     pub(super) anonymous_clear: Option<Spanned<String>>,
     anonymous_status: Option<Spanned<String>>,
+    duplicate_window_secs: Option<Spanned<u64>>,
     tls_listen: Option<Spanned<String>>,
     tls_cert: Option<Spanned<String>>,
     tls_key: Option<Spanned<String>>,
@@ -296,6 +315,17 @@ pub(super) fn api_config(
     }
     if let Some(r) = reach(&file.anonymous_status, "anonymous_status", problem)? {
         config.anonymous_status = r;
+    }
+    if let Some(secs) = &file.duplicate_window_secs {
+        if *secs.get_ref() > MAX_DUPLICATE_WINDOW_SECS {
+            return Err(problem(
+                secs.span(),
+                format!(
+                    "[api] duplicate_window_secs must be 0 (off) to {MAX_DUPLICATE_WINDOW_SECS} (default {DEFAULT_DUPLICATE_WINDOW_SECS})"
+                ),
+            ));
+        }
+        config.duplicate_window_secs = *secs.get_ref();
     }
     match (&file.tls_listen, &file.tls_cert, &file.tls_key) {
         (None, None, None) => {}
