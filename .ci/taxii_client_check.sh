@@ -21,8 +21,10 @@ node_pid=$!
 for _ in $(seq 1 300); do [ -s "$data/api.addr" ] && break; sleep 0.1; done
 [ -s "$data/api.addr" ] || { echo "the node did not start"; cat "$work/node.log"; exit 1; }
 addr=$(cat "$data/api.addr")
+n=0
 for tlp in clear green amber green clear amber clear; do
-  "$bin" --data-dir "$data" publish --title "CI $tlp incident" --summary "TAXII client check" \
+  n=$((n + 1))
+  "$bin" --data-dir "$data" publish --title "CI $tlp incident #$n" --summary "TAXII client check" \
     --severity low --status new --tlp "$tlp" --indicator "domain:$tlp.ci.example" >/dev/null
 done
 python3 .ci/taxii_client_check.py "http://$addr" siem ci-consumer-password-0123 "$(cat "$data/api.token")"
