@@ -375,11 +375,7 @@ pub(super) fn current(
     ) {
         return Ok(None);
     }
-    let referrers = services
-        .referrers(&record.id())?
-        .iter()
-        .map(|b| decode_stored(b).map(|r| services.present(r)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let referrers = services.referrers(&record.id())?;
     let pairs: Vec<(RecordId, &Payload)> =
         referrers.iter().map(|r| (r.id(), r.payload())).collect();
     let view = current_view(p, &pairs);
@@ -614,11 +610,7 @@ fn view(
         Err(e) => (decode_stored(&bytes)?, Some(e.to_string())),
     };
     let record = services.present(record);
-    let referrers = services
-        .referrers(id)?
-        .iter()
-        .map(|b| decode_stored(b).map(|r| services.present(r)))
-        .collect::<Result<Vec<_>, _>>()?;
+    let referrers = services.referrers(id)?;
     let pairs: Vec<(RecordId, &Payload)> =
         referrers.iter().map(|r| (r.id(), r.payload())).collect();
     let current = current_view(record.payload(), &pairs);

@@ -218,7 +218,7 @@ fn sealed_headline(r: &RecordJson) -> String {
 }
 
 /// The line that best names a record: its title, value, note or reason.
-fn headline(content: &Value) -> String {
+pub(super) fn headline(content: &Value) -> String {
     let inner = match content.as_object() {
         // An update wraps the new content in its kind: {"incident": {...}}.
         Some(map) if map.len() == 1 => map.values().next().filter(|v| v.is_object()),

@@ -8,9 +8,11 @@ use std::path::Path;
 
 use anyhow::Context as _;
 use certnet_protocol::export::{ExportItem, ExportReader};
-use certnet_protocol::record::{Content, Kind, Record};
+use certnet_protocol::record::{Kind, Record};
 use certnet_protocol::sealed::{EncryptionSecret, OpenError, OpenKeys, open};
 use serde::Serialize;
+
+use super::records::headline;
 
 /// What happened to one sealed record.
 #[derive(Debug, Serialize)]
@@ -87,7 +89,10 @@ pub(super) fn open_all(
             Ok(opened) => {
                 entry.kind = Some(opened.payload.kind.to_string());
                 entry.tlp = Some(opened.payload.tlp.to_string());
-                entry.title = headline(&opened.payload.content);
+                entry.title = serde_json::to_value(&opened.payload.content)
+                    .ok()
+                    .map(|v| headline(&v))
+                    .filter(|t| !t.is_empty());
             }
             Err(OpenError::NotRecipient) => entry.outcome = "not_a_recipient",
             Err(e) => {
@@ -98,19 +103,6 @@ pub(super) fn open_all(
         out.push(entry);
     }
     Ok(out)
-}
-
-/// The line that names an opened body: a title, an indicator value, a reason.
-fn headline(content: &Content) -> Option<String> {
-    let value = serde_json::to_value(content).ok()?;
-    let inner = match value.as_object() {
-        Some(map) if map.len() == 1 => map.values().next().filter(|v| v.is_object()).cloned(),
-        _ => None,
-    }
-    .unwrap_or(value);
-    ["title", "value", "note", "reason"]
-        .iter()
-        .find_map(|f| inner.get(*f).and_then(|v| v.as_str()).map(str::to_owned))
 }
 
 /// The text lines of the report.

@@ -120,12 +120,19 @@ impl NodeServices {
         self.keyring.present(&self.roster(), record)
     }
 
-    /// Signed bytes of every record whose refs name `target`: clear ones from the log's index, and
-    /// sealed ones this node opened (their bodies' refs).
-    pub fn referrers(&self, target: &RecordId) -> Result<Vec<Vec<u8>>, StoreError> {
-        let mut out = self.store.referrers(target)?;
-        out.extend(self.store.sealed_referrers(target)?);
-        Ok(out)
+    /// Bytes the store holds, decoded and read as this node reads them (opened if sealed to it).
+    pub fn read_stored(&self, bytes: &[u8]) -> Result<Record, StoreError> {
+        Record::decode(bytes)
+            .map(|r| self.present(r))
+            .map_err(|e| StoreError::Corrupt(format!("a stored record no longer decodes: {e}")))
+    }
+
+    /// Every record whose refs name `target`, as this node reads them: clear ones from the log's
+    /// index, and sealed ones this node opened (their bodies' refs).
+    pub fn referrers(&self, target: &RecordId) -> Result<Vec<Record>, StoreError> {
+        let mut bytes = self.store.referrers(target)?;
+        bytes.extend(self.store.sealed_referrers(target)?);
+        bytes.iter().map(|b| self.read_stored(b)).collect()
     }
 
     /// Whether this node has published since start (the own-feed check before the first publish is

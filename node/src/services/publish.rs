@@ -137,24 +137,12 @@ impl NodeServices {
         let Some(target_id) = draft.refs.first() else {
             return Ok(()); // sign_record refuses it, naming the rule
         };
-        let decode = |bytes: Vec<u8>| {
-            Record::decode(&bytes).map_err(|e| {
-                PublishError::Store(StoreError::Corrupt(format!(
-                    "a stored record no longer decodes: {e}"
-                )))
-            })
-        };
         // Sealed records as this node reads them (it reads all of its own).
-        let target = match self.store.get(target_id).map_err(PublishError::Store)? {
-            Some(bytes) => self.present(decode(bytes)?),
+        let target = match self.store.get(target_id)? {
+            Some(bytes) => self.read_stored(&bytes)?,
             None => return Err(PublishError::UnknownTarget { target: *target_id }),
         };
-        let referrers = self
-            .referrers(target_id)
-            .map_err(PublishError::Store)?
-            .into_iter()
-            .map(|b| decode(b).map(|r| self.present(r)))
-            .collect::<Result<Vec<_>, _>>()?;
+        let referrers = self.referrers(target_id)?;
         let mut pairs: Vec<(RecordId, &Payload)> =
             referrers.iter().map(|r| (r.id(), r.payload())).collect();
         // The draft as it would be signed: after everything this author signed so far.
@@ -340,13 +328,6 @@ impl NodeServices {
             keys.dedup();
             keys
         });
-        let decode = |bytes: &[u8]| {
-            Record::decode(bytes).map(|r| self.present(r)).map_err(|e| {
-                PublishError::Store(StoreError::Corrupt(format!(
-                    "a stored record no longer decodes: {e}"
-                )))
-            })
-        };
         for seq in (1..=head).rev().take(MAX_DUPLICATE_SCAN) {
             let Some(bytes) = self
                 .store
@@ -356,7 +337,7 @@ impl NodeServices {
             else {
                 break;
             };
-            let record = decode(&bytes)?;
+            let record = self.read_stored(&bytes)?;
             let p = record.payload();
             if p.time.saturating_add(window_ms) < now_ms {
                 break;
@@ -369,11 +350,7 @@ impl NodeServices {
             if !same {
                 continue;
             }
-            let referrers = self
-                .referrers(&record.id())?
-                .iter()
-                .map(|b| decode(b))
-                .collect::<Result<Vec<_>, _>>()?;
+            let referrers = self.referrers(&record.id())?;
             let pairs: Vec<(RecordId, &Payload)> =
                 referrers.iter().map(|r| (r.id(), r.payload())).collect();
             if current_view(p, &pairs).revoked.is_none() {

@@ -19,12 +19,11 @@
 //! number into one. Methods panic on an index out of range, like slice indexing.
 
 use std::collections::BTreeSet;
-use std::hash::{BuildHasher as _, RandomState};
 use std::io::{self, Read as _, Seek as _, SeekFrom};
 use std::net::{Ipv4Addr, SocketAddr};
 use std::path::{Path, PathBuf};
-use std::process::{Command, ExitStatus, Stdio};
-use std::time::{Duration, Instant, SystemTime};
+use std::process::ExitStatus;
+use std::time::{Duration, Instant};
 
 use rustix::process::Signal;
 use serde_json::Value;
@@ -34,9 +33,14 @@ use crate::error::{self, Error};
 use crate::ports;
 pub use crate::process::Spawn;
 use crate::process::{Launch, NodeProcess, ProcessId};
-use crate::roster::{self, RosterMember};
-use crate::state::{self, Block, FORMAT, FederationState, NodeState};
+use crate::roster::RosterMember;
+use crate::state::{Block, FORMAT, FederationState, NodeState};
 use crate::wait;
+
+mod partitions;
+mod setup;
+
+use setup::{ensure_mdns_off, init_node, new_network_id, node_keys, write_rosters};
 
 /// How long a node may take to answer after it is started.
 pub const DEFAULT_READY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -724,185 +728,6 @@ impl Federation {
         Ok(Mesh::Formed(took))
     }
 
-    // ---- partitions ----
-
-    /// Node `by` blocks node `peer` (`POST /v1/peers/{peer}/block`); recorded so a restart of
-    /// `by` re-applies it.
-    pub fn block(&mut self, by: usize, peer: usize) -> Result<(), Error> {
-        if !self.is_running(by) {
-            return Err(Error::NotRunning {
-                node: self.name(by).to_owned(),
-            });
-        }
-        self.api(by, self.clients[by].block(self.peer_id(peer)))?;
-        self.record_block(by, peer);
-        self.save()
-    }
-
-    /// Node `by` unblocks node `peer`.
-    pub fn unblock(&mut self, by: usize, peer: usize) -> Result<(), Error> {
-        if !self.is_running(by) {
-            return Err(Error::NotRunning {
-                node: self.name(by).to_owned(),
-            });
-        }
-        self.api(by, self.clients[by].unblock(self.peer_id(peer)))?;
-        let block = self.block_of(by, peer);
-        self.state.blocked.retain(|b| *b != block);
-        self.save()
-    }
-
-    fn block_of(&self, by: usize, peer: usize) -> Block {
-        Block {
-            by: self.name(by).to_owned(),
-            peer: self.name(peer).to_owned(),
-        }
-    }
-
-    fn record_block(&mut self, by: usize, peer: usize) {
-        let block = self.block_of(by, peer);
-        if !self.state.blocked.contains(&block) {
-            self.state.blocked.push(block);
-        }
-    }
-
-    /// Makes node `i`'s block list (after it started again) what the state says: the node keeps
-    /// its block list across restarts, so blocks lifted while it was down are lifted now, and
-    /// blocks recorded for it are applied.
-    fn reapply_blocks(&mut self, i: usize) -> Result<(), Error> {
-        let held: BTreeSet<String> = match self.clients[i].peers() {
-            Ok(peers) => peers
-                .get("blocked")
-                .and_then(Value::as_array)
-                .map(|list| {
-                    list.iter()
-                        .filter_map(Value::as_str)
-                        .map(str::to_owned)
-                        .collect()
-                })
-                .unwrap_or_default(),
-            // No networking: no block list to reconcile.
-            Err(err) if err.is_not_found() => return Ok(()),
-            Err(source) => {
-                return Err(Error::Api {
-                    node: self.name(i).to_owned(),
-                    source,
-                });
-            }
-        };
-        for j in 0..self.len() {
-            if j == i {
-                continue;
-            }
-            let want = self.state.blocked.contains(&self.block_of(i, j));
-            let has = held.contains(self.peer_id(j));
-            if want && !has {
-                self.api(i, self.clients[i].block(self.peer_id(j)))?;
-            } else if !want && has {
-                self.api(i, self.clients[i].unblock(self.peer_id(j)))?;
-            }
-        }
-        Ok(())
-    }
-
-    /// Parses `A,B|C,D` (names or numbers) into groups of node indices.
-    pub fn parse_groups(&self, spec: &str) -> Result<Vec<Vec<usize>>, Error> {
-        spec.split('|')
-            .map(|group| {
-                group
-                    .split(',')
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(|s| self.find(s))
-                    .collect()
-            })
-            .collect()
-    }
-
-    /// Splits the testnet: every node blocks every node of the other groups (both directions), after
-    /// healing any earlier partition. Every node must be in exactly one group. A node that is not
-    /// running gets its blocks when it starts.
-    pub fn partition(&mut self, groups: &[Vec<usize>]) -> Result<(), Error> {
-        self.check_groups(groups)?;
-        self.heal()?;
-        for (g, group) in groups.iter().enumerate() {
-            for (h, other) in groups.iter().enumerate() {
-                if g == h {
-                    continue;
-                }
-                for &by in group {
-                    for &peer in other {
-                        if self.is_running(by) {
-                            self.api(by, self.clients[by].block(self.peer_id(peer)))?;
-                        }
-                        self.record_block(by, peer);
-                        self.save()?;
-                    }
-                }
-            }
-        }
-        Ok(())
-    }
-
-    /// Checks that `groups` split the testnet: two or more non-empty groups, every node in exactly
-    /// one.
-    pub fn check_groups(&self, groups: &[Vec<usize>]) -> Result<(), Error> {
-        if groups.len() < 2 || groups.iter().any(Vec::is_empty) {
-            return Err(Error::Partition(
-                "give at least two non-empty groups, e.g. `1,2|3,4`".into(),
-            ));
-        }
-        let mut seen = BTreeSet::new();
-        for &i in groups.iter().flatten() {
-            if i >= self.len() {
-                return Err(Error::Partition(format!(
-                    "node index {i} is out of range (there are {} nodes)",
-                    self.len()
-                )));
-            }
-            if !seen.insert(i) {
-                return Err(Error::Partition(format!(
-                    "{} is in more than one group",
-                    self.name(i)
-                )));
-            }
-        }
-        let missing: Vec<String> = (0..self.len())
-            .filter(|i| !seen.contains(i))
-            .map(|i| self.name(i).to_owned())
-            .collect();
-        if !missing.is_empty() {
-            return Err(Error::Partition(format!(
-                "{} in no group: name every node exactly once",
-                missing.join(", ")
-            )));
-        }
-        Ok(())
-    }
-
-    /// Lifts every block: running nodes unblock their peers; blocks held by stopped nodes are
-    /// dropped from the state and lifted when the node starts (it keeps its block list across
-    /// restarts). Tries every block, then reports the first failure.
-    pub fn heal(&mut self) -> Result<(), Error> {
-        let blocks = std::mem::take(&mut self.state.blocked);
-        let mut first_err = None;
-        for block in blocks {
-            let (by, peer) = match (self.find(&block.by), self.find(&block.peer)) {
-                (Ok(by), Ok(peer)) => (by, peer),
-                _ => continue,
-            };
-            if !self.is_running(by) {
-                continue;
-            }
-            if let Err(err) = self.api(by, self.clients[by].unblock(self.peer_id(peer))) {
-                self.state.blocked.push(block);
-                first_err.get_or_insert(err);
-            }
-        }
-        self.save()?;
-        first_err.map_or(Ok(()), Err)
-    }
-
     // ---- waiting and logs ----
 
     /// Polls `condition` until it holds or `timeout` passes. On timeout the error names `what`, the
@@ -964,7 +789,7 @@ impl Drop for Cleanup {
     }
 }
 
-fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
+pub(super) fn io_err(action: &'static str, path: &Path) -> impl FnOnce(io::Error) -> Error {
     let path = path.to_owned();
     move |source| Error::Io {
         action,
@@ -991,164 +816,6 @@ fn remove_file(path: &Path) -> Result<(), Error> {
     }
 }
 
-/// A network id no other testnet uses: `testnet-` and 16 random hex digits.
-fn new_network_id() -> String {
-    let random = RandomState::new().hash_one((std::process::id(), SystemTime::now()));
-    format!("testnet-{random:016x}")
-}
-
-/// The p2p listen multiaddrs of a node on `port`.
-fn listen_addrs(port: u16, quic: bool) -> Vec<String> {
-    let mut out = vec![format!("/ip4/127.0.0.1/tcp/{port}")];
-    if quic {
-        out.push(format!("/ip4/127.0.0.1/udp/{port}/quic-v1"));
-    }
-    out
-}
-
-/// Runs `certnet ARGS`; its stdout on success.
-fn certnet(bin: &Path, args: &[&str]) -> Result<String, Error> {
-    let command = format!("{} {}", bin.display(), args.join(" "));
-    let output = Command::new(bin)
-        .args(args)
-        .env_remove("CERTNET_DATA_DIR")
-        .env_remove("RUST_LOG")
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|source| Error::Io {
-            action: "run",
-            path: bin.to_owned(),
-            source,
-        })?;
-    if !output.status.success() {
-        return Err(Error::Command {
-            command,
-            status: output.status.to_string(),
-            stderr: String::from_utf8_lossy(&output.stderr).trim().to_owned(),
-        });
-    }
-    String::from_utf8(output.stdout).map_err(|err| Error::Output {
-        command,
-        detail: err.to_string(),
-    })
-}
-
-/// `certnet init` for one node; its p2p listen addresses.
-fn init_node(
-    bin: &Path,
-    data_dir: &Path,
-    name: &str,
-    network: &str,
-    api: SocketAddr,
-    p2p_port: u16,
-    quic: bool,
-) -> Result<Vec<String>, Error> {
-    let listen = listen_addrs(p2p_port, quic);
-    let data = data_dir.to_string_lossy();
-    let api = api.to_string();
-    let mut args = vec![
-        "--data-dir",
-        &data,
-        "init",
-        "--name",
-        name,
-        "--network",
-        network,
-        "--api",
-        &api,
-    ];
-    for addr in &listen {
-        args.extend(["--listen", addr.as_str()]);
-    }
-    certnet(bin, &args)?;
-    Ok(listen)
-}
-
-/// What `certnet keys --json` prints.
-struct Keys {
-    name: String,
-    author_key: String,
-    peer_id: String,
-    encryption_key: String,
-}
-
-fn node_keys(bin: &Path, data_dir: &Path) -> Result<Keys, Error> {
-    let data = data_dir.to_string_lossy();
-    let args = ["--data-dir", &data, "keys", "--json"];
-    let text = certnet(bin, &args)?;
-    let bad = |detail: String| Error::Output {
-        command: format!("{} {}", bin.display(), args.join(" ")),
-        detail,
-    };
-    let json: Value = serde_json::from_str(&text).map_err(|err| bad(format!("{err}: {text}")))?;
-    let field = |key: &str| {
-        json.get(key)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-            .ok_or_else(|| bad(format!("no string `{key}` in {json}")))
-    };
-    Ok(Keys {
-        name: field("name")?,
-        author_key: field("author_key")?,
-        peer_id: field("peer_id")?,
-        encryption_key: field("encryption_key")?,
-    })
-}
-
-/// Turns mDNS off in a node's config.toml (it is off by default; this makes sure).
-fn ensure_mdns_off(config: &Path) -> Result<(), Error> {
-    let text = std::fs::read_to_string(config).map_err(io_err("read", config))?;
-    let mut changed = false;
-    let lines: Vec<String> = text
-        .lines()
-        .map(|line| {
-            let key = line.split('=').next().unwrap_or_default().trim();
-            if key == "mdns" && line.split('=').nth(1).map(str::trim) != Some("false") {
-                changed = true;
-                "mdns = false".to_owned()
-            } else {
-                line.to_owned()
-            }
-        })
-        .collect();
-    if changed {
-        let mut out = lines.join("\n");
-        out.push('\n');
-        state::write_atomic(config, out.as_bytes()).map_err(io_err("write", config))?;
-    }
-    Ok(())
-}
-
-/// Writes the shared roster (members, then `extra` members without a node) into every node; an
-/// outsider's copy lists itself as well.
-fn write_rosters(network: &str, nodes: &[NodeState], extra: &[RosterMember]) -> Result<(), Error> {
-    let entry = |n: &NodeState| RosterMember {
-        name: n.name.clone(),
-        author_key: n.author_key.clone(),
-        peer_ids: vec![n.peer_id.clone()],
-        addrs: n.listen.clone(),
-        encryption_keys: [n.encryption_key.clone()]
-            .into_iter()
-            .filter(|k| !k.is_empty())
-            .collect(),
-    };
-    let mut members: Vec<RosterMember> = nodes.iter().filter(|n| n.on_roster).map(entry).collect();
-    members.extend_from_slice(extra);
-    let shared = roster::render(network, &members)?;
-    for node in nodes {
-        let text = if node.on_roster {
-            shared.clone()
-        } else {
-            let mut own = members.clone();
-            own.push(entry(node));
-            roster::render(network, &own)?
-        };
-        let path = node.data_dir.join("roster.toml");
-        state::write_atomic(&path, text.as_bytes()).map_err(io_err("write", &path))?;
-    }
-    Ok(())
-}
-
 /// The last `lines` lines of a file (read from its last 64 KiB), or a note saying why there are none.
 fn tail(path: &Path, lines: usize) -> String {
     let read = || -> io::Result<String> {
@@ -1173,35 +840,6 @@ mod tests {
     #![allow(clippy::unwrap_used)]
 
     use super::*;
-
-    #[test]
-    fn network_ids_are_valid_and_distinct() {
-        let a = new_network_id();
-        let b = new_network_id();
-        assert_ne!(a, b);
-        assert!(
-            a.chars()
-                .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-'),
-            "{a}"
-        );
-        assert!(a.len() <= 64);
-    }
-
-    #[test]
-    fn mdns_is_forced_off_and_other_lines_kept() {
-        let tmp = tempfile::tempdir().unwrap();
-        let path = tmp.path().join("config.toml");
-        std::fs::write(
-            &path,
-            "name = \"x\"\n[p2p]\nmdns = true\n# mdns = true in a comment\n",
-        )
-        .unwrap();
-        ensure_mdns_off(&path).unwrap();
-        assert_eq!(
-            std::fs::read_to_string(&path).unwrap(),
-            "name = \"x\"\n[p2p]\nmdns = false\n# mdns = true in a comment\n"
-        );
-    }
 
     #[test]
     fn tail_keeps_the_last_lines() {
