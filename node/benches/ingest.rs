@@ -183,25 +183,34 @@ fn ingest_child(corpus: &Path, store_dir: &Path, batch: usize) {
         if done >= next_milestone {
             let secs = start.elapsed().as_secs_f64();
             println!(
-                "milestone {done} {:.0} {} {} {} {}",
+                "milestone {done} {:.0} {} {} {} {} {}",
                 done as f64 / secs,
                 rss_kib("VmRSS:"),
                 rss_kib("VmHWM:"),
                 dir_bytes(store_dir),
-                raw_bytes
+                raw_bytes,
+                dir_bytes(&index_dir(store_dir))
             );
             next_milestone *= 10;
         }
     }
     let secs = start.elapsed().as_secs_f64();
     println!(
-        "final {done} {:.0} {} {} {} {}",
+        "final {done} {:.0} {} {} {} {} {}",
         done as f64 / secs,
         rss_kib("VmRSS:"),
         rss_kib("VmHWM:"),
         dir_bytes(store_dir),
-        raw_bytes
+        raw_bytes,
+        dir_bytes(&index_dir(store_dir))
     );
+}
+
+/// The indicator index's run files, beside the sled database (`<store>.indicators`).
+fn index_dir(store_dir: &Path) -> PathBuf {
+    let mut name = store_dir.file_name().unwrap().to_os_string();
+    name.push(".indicators");
+    store_dir.with_file_name(name)
 }
 
 fn main() {
@@ -256,25 +265,30 @@ fn main() {
     );
     println!();
     println!(
-        "| records | ingest records/s | % of raw verify | RSS MiB | peak RSS MiB | disk MiB | disk / raw bytes |"
+        "| records | ingest records/s | % of raw verify | RSS MiB | peak RSS MiB | disk MiB | disk / raw bytes | indicator index MiB | index / raw bytes |"
     );
-    println!("|---:|---:|---:|---:|---:|---:|---:|");
+    println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
     for line in String::from_utf8_lossy(&out.stdout).lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
-        if f.len() != 7 {
+        if f.len() != 8 {
             continue;
         }
         let num = |i: usize| f[i].parse::<f64>().unwrap();
+        // Disk: the sled database and the indicator index's run files (the newest pairs, at most
+        // 4 MiB, are still in memory).
+        let disk = num(5) + num(7);
         println!(
-            "| {}{} | {:.0} | {:.0}% | {:.0} | {:.0} | {:.0} | {:.2}x |",
+            "| {}{} | {:.0} | {:.0}% | {:.0} | {:.0} | {:.0} | {:.2}x | {:.1} | {:.3}x |",
             f[1],
             if f[0] == "final" { " (end)" } else { "" },
             num(2),
             100.0 * num(2) / raw,
             num(3) / 1024.0,
             num(4) / 1024.0,
-            num(5) / 1048576.0,
-            num(5) / num(6)
+            disk / 1048576.0,
+            disk / num(6),
+            num(7) / 1048576.0,
+            num(7) / num(6)
         );
     }
     std::fs::remove_dir_all(&work).ok();

@@ -18,9 +18,11 @@
 //! - [`metrics`]: the Prometheus registry and the node's metrics.
 //! - [`stix`]: the deterministic STIX 2.1 mapping of records (JSON values, used by the API and its
 //!   TAXII 2.1 endpoint).
+//! - [`misp`]: reading MISP events (JSON values) and mapping them to records, for `certnet misp
+//!   import` (publishing them is `services`).
 //! - [`api`]: the HTTP API (the only module that knows HTTP and JSON) and its client.
 //!
-//! Invariants: only `api` knows HTTP/JSON; only the event loop owns node state and the Swarm; this crate reads no environment variables (the binary does) and installs no logger.
+//! Invariants: only `api` knows HTTP (JSON documents of other formats are read by `stix` and `misp`); only the event loop owns node state and the Swarm; this crate reads no environment variables (the binary does) and installs no logger.
 
 pub mod api;
 pub mod datadir;
@@ -29,6 +31,7 @@ pub mod import;
 pub mod ingest;
 pub mod membership;
 pub mod metrics;
+pub mod misp;
 pub mod net;
 pub mod node;
 pub mod runtime;

@@ -5,9 +5,11 @@
 #![allow(clippy::unwrap_used)]
 
 mod bench;
+mod day_one;
 mod federation;
 mod hostile;
 mod hostile_member;
+mod misp;
 mod sealed;
 mod util;
 

@@ -196,6 +196,36 @@ fn a_red_incident_sealed_to_two_members_is_read_by_them_and_relayed_blind_by_the
         assert_eq!(raw(i), raw(a), "{} holds other bytes than A", net.name(i));
     }
 
+    // The indicator lookup finds the sealed incident on its recipients (once opened), nowhere else.
+    let lookup = |fed: &certnet_testnet::Federation, i: usize| -> Result<Value, Error> {
+        fed.client(i)
+            .get_json::<Value>(&format!("/v1/indicators/{INDICATOR}"), &[])
+            .map_err(|source| Error::Api {
+                node: fed.name(i).to_owned(),
+                source,
+            })
+    };
+    let finds = |v: &Value| {
+        v["records"]
+            .as_array()
+            .is_some_and(|rs| rs.iter().any(|r| r["record"]["id"] == id.as_str()))
+    };
+    for i in [b, c] {
+        ok(
+            net.wait_until(CONVERGE, "the lookup on a recipient to find it", |fed| {
+                Ok::<_, Error>(finds(&lookup(fed, i)?))
+            }),
+        );
+    }
+    for i in [d, e] {
+        let v = ok(lookup(&net, i));
+        assert!(
+            !finds(&v),
+            "{} finds a record it cannot read: {v}",
+            net.name(i)
+        );
+    }
+
     // A's update (no `to`: it goes to the incident's audience) reaches B and C.
     let update = json!({
         "kind": "update",

@@ -132,6 +132,7 @@ impl TestDir {
             .stdin(Stdio::null())
             .output());
         Outcome {
+            program: "certnet-testnet",
             args: args.join(" "),
             status: output.status,
             stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
@@ -165,8 +166,26 @@ impl Drop for TestDir {
     }
 }
 
+/// Runs `certnet --data-dir DIR ARGS` to completion, as an operator types it.
+pub(crate) fn certnet_in(dir: &Path, args: &[&str]) -> Outcome {
+    let output = ok(Command::new(certnet_bin())
+        .arg("--data-dir")
+        .arg(dir)
+        .args(args)
+        .stdin(Stdio::null())
+        .output());
+    Outcome {
+        program: "certnet",
+        args: format!("--data-dir {} {}", dir.display(), args.join(" ")),
+        status: output.status,
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    }
+}
+
 /// A finished command's status and output.
 pub(crate) struct Outcome {
+    program: &'static str,
     args: String,
     pub(crate) status: ExitStatus,
     pub(crate) stdout: String,
@@ -176,8 +195,8 @@ pub(crate) struct Outcome {
 impl Outcome {
     fn describe(&self) -> String {
         format!(
-            "`certnet-testnet {}` exited with {}\n--- stdout\n{}\n--- stderr\n{}",
-            self.args, self.status, self.stdout, self.stderr
+            "`{} {}` exited with {}\n--- stdout\n{}\n--- stderr\n{}",
+            self.program, self.args, self.status, self.stdout, self.stderr
         )
     }
 
@@ -201,6 +220,12 @@ impl Outcome {
             self.describe()
         );
         self
+    }
+
+    /// Stdout as JSON.
+    pub(crate) fn json(&self) -> Value {
+        serde_json::from_str(&self.stdout)
+            .unwrap_or_else(|e| panic!("stdout is not JSON ({e})\n{}", self.describe()))
     }
 
     /// Asserts stderr contains `needle`.

@@ -23,6 +23,8 @@
 //! | `GET /v1/records/{id}/raw` | the exact COSE_Sign1 bytes (`application/cose`) |
 //! | `GET /v1/records/stream` | the live stream: records as they are added (Server-Sent Events) |
 //! | `GET /v1/records/{id}/stix` | the record's STIX 2.1 bundle: every version of its objects |
+//! | `GET /v1/indicators/{value}` | live records reporting or sighting a value, who and when (`type=`) |
+//! | `POST /v1/misp/events` | publish one MISP event as `certnet misp import` maps it; idempotent (node/MISP.md) |
 //! | `GET /v1/stix` | a STIX 2.1 bundle of the log, streamed (`tlp=`, `kind=` comma-separated filters) |
 //! | `/taxii2/…` | TAXII 2.1, read-only ([`taxii`]) |
 //! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; sign one now (POST) |
@@ -40,9 +42,11 @@ pub mod client;
 mod error;
 mod export;
 mod guard;
+mod indicators;
 pub mod limits;
 mod log;
 mod metrics;
+mod misp;
 pub mod peers;
 mod principal;
 mod records;
@@ -171,6 +175,16 @@ fn routes() -> Vec<Route> {
             get(stix::get_record_stix),
         ),
         Route::new("/v1/stix", &[M::GET], get(stix::get_bundle)),
+        Route::new(
+            "/v1/misp/events",
+            &[M::POST],
+            axum::routing::post(misp::import_event),
+        ),
+        Route::new(
+            "/v1/indicators/{*value}",
+            &[M::GET],
+            get(indicators::lookup),
+        ),
         Route::new(
             "/v1/log/checkpoint",
             &[M::GET, M::POST],

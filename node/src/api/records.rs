@@ -100,7 +100,7 @@ const OWN_FEED_WAIT: Duration = Duration::from_secs(5);
 /// when the roster names other members, and for claims still being proven; a claim not proven by
 /// then never holds the publish back (a lying peer cannot block it). A node alone, or whose peers stay
 /// silent, publishes on what it has.
-async fn own_feed_floor(state: &ApiState) -> Option<u64> {
+pub(super) async fn own_feed_floor(state: &ApiState) -> Option<u64> {
     let services = &state.services;
     if services.own_feed_checked() {
         return None;
@@ -134,7 +134,7 @@ async fn own_feed_floor(state: &ApiState) -> Option<u64> {
 /// Hands a record this node published to gossip, after it is durably stored and before the API
 /// answers (persist first, then publish: DESIGN.md). Not reaching peers now is not a failure: sync
 /// delivers the record when they connect.
-async fn announce_to_gossip(node: &NodeHandle, published: Published) {
+pub(super) async fn announce_to_gossip(node: &NodeHandle, published: Published) {
     match node.announce(published.bytes).await {
         Ok(outcome) => debug!(id = %published.id, ?outcome, "record announced"),
         Err(_) => debug!(id = %published.id, "event loop stopping: record left to sync"),
@@ -170,7 +170,7 @@ fn draft(body: PublishRequest) -> Result<Draft, ApiError> {
         })
         .collect::<Result<Vec<_>, _>>()?;
     let mut track = serde_path_to_error::Track::new();
-    let content = Content::deserialize_for(
+    let mut content = Content::deserialize_for(
         &kind,
         serde_path_to_error::Deserializer::new(body.content, &mut track),
     )
@@ -183,6 +183,9 @@ fn draft(body: PublishRequest) -> Result<Draft, ApiError> {
         };
         invalid(format!("{at}: {e} (for kind `{kind}`)"))
     })?;
+    // Typed forms (upper-case hashes, `Evil.Example.`, `hxxp://evil[.]example`) become the canonical
+    // forms a signed record carries; what stays ambiguous is refused by validation, naming the rule.
+    content.normalize_observables();
     Ok(Draft {
         kind,
         tlp,

@@ -1322,4 +1322,6 @@ fn store_and_clock_failures_are_503_with_a_reason() {
 }
 
 mod access;
+mod indicators;
+mod misp;
 mod taxii;

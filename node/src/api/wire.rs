@@ -340,3 +340,67 @@ pub struct ForkJson {
     /// The proof's CBOR (PROTOCOL.md §10), hex: anyone can verify it.
     pub proof: String,
 }
+
+/// `GET /v1/indicators/{value}`: every live record that reports or sighted a value, and who.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorReport {
+    /// The value's type (`ipv4`, `domain`, `sha256`, …).
+    #[serde(rename = "type")]
+    pub kind: String,
+    /// The value in canonical form (what was asked, normalised).
+    pub value: String,
+    /// Earliest first seen among the records, ms since the epoch (null: none found).
+    pub first_seen: Option<u64>,
+    /// Latest last seen among the records, ms since the epoch.
+    pub last_seen: Option<u64>,
+    /// Every member that reported or sighted it, earliest first.
+    pub reporters: Vec<IndicatorReporter>,
+    /// The records, latest last seen first.
+    pub records: Vec<IndicatorRecord>,
+    /// The index held more entries than one lookup reads (`limit`): the oldest were left out.
+    pub truncated: bool,
+}
+
+/// One member in an [`IndicatorReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorReporter {
+    /// `ed25519:…` author key.
+    pub author: String,
+    /// Its member name, if it is in the roster.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub author_name: Option<String>,
+    /// Its live records that report the value.
+    pub reported: u32,
+    /// Its live sightings of the value (or of a record reporting it).
+    pub sighted: u32,
+    /// First seen, ms since the epoch.
+    pub first_seen: u64,
+    /// Last seen, ms since the epoch.
+    pub last_seen: u64,
+}
+
+/// One record in an [`IndicatorReport`].
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndicatorRecord {
+    /// `reported` or `sighted`.
+    pub role: String,
+    /// First seen, ms since the epoch (the content's, else the record's time).
+    pub first_seen: u64,
+    /// Last seen, ms since the epoch.
+    pub last_seen: u64,
+    /// The record as signed, with `current`.
+    pub record: RecordJson,
+}
+
+/// The answer to `POST /v1/misp/events`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct MispImportResponse {
+    /// The MISP event's UUID.
+    pub uuid: String,
+    /// `new`, `updated`, `superseded` or `unchanged`.
+    pub outcome: crate::services::EventOutcome,
+    /// The incident the event is now.
+    pub incident: String,
+    /// Sighting records published now.
+    pub sightings: u32,
+}

@@ -6,12 +6,14 @@ mod export;
 mod import;
 mod init;
 mod keys;
+mod misp;
 mod out;
 mod peers;
 mod publish;
 mod records;
 mod roster;
 mod run;
+mod search;
 mod status;
 mod verify;
 mod verify_sealed;
@@ -58,6 +60,9 @@ enum Command {
     Publish(Box<publish::PublishArgs>),
     /// List the running node's log, filtered, as a table or JSON.
     Records(records::RecordsArgs),
+    /// Look up an indicator (IP, domain, URL, hash, CVE, …): every live record that reports or sighted
+    /// it, and every member that did, with first and last seen.
+    Search(search::SearchArgs),
     /// Show one record with its current view (after updates and revocations) and history.
     Show(records::ShowArgs),
     /// Print the running node's newest signed checkpoint (`--new`: sign one for the current log).
@@ -73,6 +78,8 @@ enum Command {
     Peers(peers::PeersArgs),
     /// Edit roster.toml (add, remove, list members) and make the running node reload it.
     Roster(roster::RosterArgs),
+    /// Bring MISP events into the federation (node/MISP.md): `certnet misp import FILE|DIR`.
+    Misp(misp::MispArgs),
     /// Manage who may read which TLP bands without the API token (TAXII clients, SIEMs, MISP).
     Consumer(consumer::ConsumerArgs),
 }
@@ -102,6 +109,7 @@ pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
         Command::Publish(a) => publish::run(&dir, *a),
         Command::Records(a) => records::run_records(&dir, &a),
         Command::Show(a) => records::run_show(&dir, &a),
+        Command::Search(a) => search::run(&dir, &a),
         Command::Checkpoint(a) => checkpoint::run(&dir, &a),
         Command::Export(a) => export::run(&dir, &a),
         Command::Verify(a) => verify::run(&a),
@@ -109,6 +117,7 @@ pub(crate) fn run(args: Cli) -> anyhow::Result<()> {
         Command::Peers(a) => peers::run(&dir, &a),
         Command::Roster(a) => roster::run(&dir, a),
         Command::Consumer(a) => consumer::run(&dir, &a),
+        Command::Misp(a) => misp::run(&dir, &a),
     }
 }
 
@@ -157,7 +166,7 @@ pub(crate) fn exit_code(err: &anyhow::Error) -> u8 {
                     if matches!(
                         code.as_str(),
                         "bad_query" | "bad_id" | "ambiguous_id" | "no_effect" | "unknown_target"
-                            | "bad_audience" | "tlp_red" | "duplicate"
+                            | "bad_audience" | "tlp_red" | "duplicate" | "bad_indicator"
                     )
             )
     });

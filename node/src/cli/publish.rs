@@ -41,8 +41,8 @@ pub(crate) struct PublishArgs {
     #[arg(long, default_value = "incident")]
     kind: String,
 
-    /// TLP label: clear, green, amber or amber+strict (red is refused: v1 has no recipient
-    /// encryption).
+    /// TLP label: clear, green, amber, amber+strict, or red (only sealed to named members: with
+    /// --to).
     #[arg(long, default_value = "amber", value_parser = ["clear", "green", "amber", "amber+strict", "red"])]
     tlp: String,
 

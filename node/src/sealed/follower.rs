@@ -12,7 +12,7 @@ use tracing::{debug, warn};
 
 use super::{Reading, may_be_sealed};
 use crate::services::NodeServices;
-use crate::store::{OpenedOutcome, StoreError};
+use crate::store::{OpenedOutcome, StoreError, lookup_values};
 
 /// Log entries looked at per store batch.
 const BATCH: u64 = 1_000;
@@ -47,8 +47,19 @@ fn step(services: &NodeServices, metrics: &SealedMetrics) -> Result<bool, StoreE
             Reading::Opened(opened) => {
                 metrics.opened.inc();
                 debug!(id = %record.id(), index = entry.index, "opened a sealed record addressed to this node");
-                if !opened.payload.refs.is_empty() {
-                    outcomes.push((record.id(), OpenedOutcome::Refs(opened.payload.refs)));
+                let digests: Vec<[u8; 8]> = lookup_values(&opened.payload)
+                    .iter()
+                    .filter_map(|v| services.keyring().index_digest(v))
+                    .collect();
+                if !opened.payload.refs.is_empty() || !digests.is_empty() {
+                    outcomes.push((
+                        record.id(),
+                        OpenedOutcome::Opened {
+                            index: entry.index,
+                            refs: opened.payload.refs,
+                            digests,
+                        },
+                    ));
                 }
             }
             Reading::Unopenable(why) => {
@@ -84,6 +95,18 @@ pub async fn follow(services: Arc<NodeServices>, stop: impl std::future::Future<
     );
     let mut appended = services.store().subscribe();
     tokio::pin!(stop);
+    // The index entries of opened records are keyed by the newest encryption key: after a rotation
+    // the tree is emptied and refilled from the log.
+    let s = services.clone();
+    let fingerprint = s.keyring().index_key_fingerprint();
+    match tokio::task::spawn_blocking(move || s.store().reset_opened_unless_keyed_by(fingerprint))
+        .await
+    {
+        Ok(Ok(true)) => debug!("opening the sealed records of the log afresh (new index key)"),
+        Ok(Ok(false)) => {}
+        Ok(Err(e)) => warn!(error = %e, "cannot check the sealed-record index key"),
+        Err(_) => return,
+    }
     loop {
         let (s, m) = (services.clone(), metrics.clone());
         let more = match tokio::task::spawn_blocking(move || step(&s, &m)).await {
@@ -205,5 +228,41 @@ mod tests {
         assert_eq!(services.store().sealed_flag(&ids[0]).unwrap(), None);
         let flag = services.store().sealed_flag(&ids[1]).unwrap().unwrap();
         assert!(flag.contains("does not decrypt"), "{flag}");
+
+        // The opened record's indicators are found, under the keyed digest only: the store alone
+        // does not say which values the sealed record holds.
+        let value = "tax-refund-1.example";
+        let keyed = services.keyring().index_digest(value);
+        assert!(keyed.is_some());
+        let store = services.store();
+        assert_eq!(
+            store.indicator_entries(value, keyed, 10).unwrap().indexes,
+            [0]
+        );
+        assert!(
+            store
+                .indicator_entries(value, None, 10)
+                .unwrap()
+                .indexes
+                .is_empty()
+        );
+        let lookup = services
+            .lookup_indicator(
+                &certnet_protocol::record::normalize::detect(value).unwrap(),
+                10,
+                |_| true,
+            )
+            .unwrap();
+        assert_eq!(lookup.hits.len(), 1);
+        assert_eq!(lookup.hits[0].record.id(), ids[0]);
+        // The tree is keyed once (emptied then, as the follower does at start), kept while the key
+        // stays, and emptied again by another key (a rotation): the follower then opens afresh.
+        let fingerprint = services.keyring().index_key_fingerprint();
+        assert!(store.reset_opened_unless_keyed_by(fingerprint).unwrap());
+        assert!(!step(&services, &metrics).unwrap());
+        assert!(!store.reset_opened_unless_keyed_by(fingerprint).unwrap());
+        assert_eq!(store.opened_upto().unwrap(), 2);
+        assert!(store.reset_opened_unless_keyed_by([9; 8]).unwrap());
+        assert_eq!(store.opened_upto().unwrap(), 0);
     }
 }

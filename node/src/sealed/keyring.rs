@@ -12,6 +12,8 @@ use certnet_protocol::record::{Payload, Record};
 use certnet_protocol::sealed::{
     EncryptionKey, EncryptionSecret, HintKey, OpenError, OpenKeys, Opened, Recipient, open,
 };
+use hmac::{Hmac, KeyInit as _, Mac as _};
+use sha2::{Digest as _, Sha256};
 
 use crate::membership::Roster;
 
@@ -66,17 +68,53 @@ pub struct Keyring {
     secrets: Vec<EncryptionSecret>,
     /// Hint keys of every own secret with one key of another member, by that key.
     hints: Mutex<HashMap<EncryptionKey, Arc<Vec<HintKey>>>>,
+    /// Keys the indicator index's entries for opened sealed records (see [`Keyring::index_digest`]).
+    index_key: Option<zeroize::Zeroizing<[u8; 32]>>,
 }
 
 impl Keyring {
     /// The keyring of the node whose author key is `author`; `secrets` newest first (may be empty:
     /// then nothing is sealed or opened).
     pub fn new(author: AuthorKey, secrets: Vec<EncryptionSecret>) -> Self {
+        let index_key = secrets.first().map(|newest| {
+            let mut h = Sha256::new();
+            h.update(b"certnet sealed indicator index key v1\0");
+            h.update(newest.to_bytes());
+            zeroize::Zeroizing::new(<[u8; 32]>::from(h.finalize()))
+        });
         Self {
             author,
             secrets,
             hints: Mutex::new(HashMap::new()),
+            index_key,
         }
+    }
+
+    /// The digest under which the indicator index files `value` for a sealed record this node
+    /// opened: HMAC-SHA-256 keyed by a key derived from the newest encryption secret, first 8 bytes.
+    /// A plain hash of a low-entropy value (an IPv4 address) would give the value away to anyone
+    /// holding the store; this one needs the key. `None` without encryption keys.
+    pub fn index_digest(&self, value: &str) -> Option<[u8; 8]> {
+        let key = self.index_key.as_ref()?;
+        let mut mac = Hmac::<Sha256>::new_from_slice(key.as_slice()).ok()?;
+        mac.update(value.as_bytes());
+        let full = mac.finalize().into_bytes();
+        let mut d = [0u8; 8];
+        d.copy_from_slice(&full[..8]);
+        Some(d)
+    }
+
+    /// Names the index key without revealing it: the `opened` tree is rebuilt when it changes (a
+    /// rotation of the encryption key). Zero without encryption keys.
+    pub fn index_key_fingerprint(&self) -> [u8; 8] {
+        let mut fp = [0u8; 8];
+        if let Some(key) = &self.index_key {
+            let mut h = Sha256::new();
+            h.update(b"certnet sealed indicator index key fingerprint v1\0");
+            h.update(key.as_slice());
+            fp.copy_from_slice(&h.finalize()[..8]);
+        }
+        fp
     }
 
     /// The newest public encryption key, if any.

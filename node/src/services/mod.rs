@@ -37,9 +37,13 @@ pub fn now_ms() -> u64 {
 }
 
 mod checkpoints;
+mod indicators;
+mod misp;
 mod publish;
 
 pub use checkpoints::{CheckpointFailure, SignedCheckpoint};
+pub use indicators::{Hit, Lookup, Reporter, Role};
+pub use misp::{EventOutcome, Imported};
 pub use publish::{PublishError, Published};
 
 /// The node's shared state and the operations on it.

@@ -350,10 +350,7 @@ impl NodeServices {
             if !same {
                 continue;
             }
-            let referrers = self.referrers(&record.id())?;
-            let pairs: Vec<(RecordId, &Payload)> =
-                referrers.iter().map(|r| (r.id(), r.payload())).collect();
-            if current_view(p, &pairs).revoked.is_none() {
+            if self.current_of(&record)?.revoked.is_none() {
                 return Ok(Some((record.id(), now_ms.saturating_sub(p.time))));
             }
         }

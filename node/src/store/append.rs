@@ -7,6 +7,7 @@ use certnet_protocol::keys::AuthorKey;
 use certnet_protocol::merkle::{self, leaf_hash};
 use certnet_protocol::record::{VerifiedRecord, verify_record};
 
+use super::indicators;
 use super::keys::{self, feed_key, log_value, merkle_key};
 use super::{Ingest, MAX_GROUP, Pending, Store, StoreError, Writer, now_us, sled_err};
 
@@ -160,6 +161,9 @@ impl Store {
         group.records.insert(id, record.bytes().to_vec());
         group.feeds.insert((record.author(), record.seq()), id);
         group.size = index + 1;
+        group
+            .indicators
+            .push((index, indicators::digests_of(record.payload())));
         w.heads.insert(record.author(), (record.seq(), id));
         w.last_added_us = added_us;
         Ok(index)

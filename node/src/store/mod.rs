@@ -4,7 +4,7 @@
 //! Invariants (see ARCHITECTURE.md):
 //! - One writer: every mutation runs under `writer`, so derived state (log size, heads) is exact.
 //! - One atomic sled batch per group of appends (up to `MAX_GROUP` of an ingest batch, or one own
-//!   record) across the spaces of the main tree (`records`, `feeds`, `log`, `merkle`, `refs`): after
+//!   record) across the spaces of the main tree (`records`, `feeds`, `log`, `merkle`, `refs`, the band index): after
 //!   a crash a record is either fully in the log or absent, and the log is a prefix of what was
 //!   appended. Appends of a group are invisible to lock-free readers until the group is applied.
 //! - A record enters the log only after its author's previous record: `feeds` holds, per author, every
@@ -16,7 +16,9 @@
 mod append;
 mod bands;
 mod disk;
+mod indicators;
 mod keys;
+mod misp;
 mod opened;
 mod orphans;
 mod read;
@@ -34,6 +36,7 @@ use certnet_protocol::merkle::{NodeSource, leaf_hash};
 
 pub use bands::BandSet;
 pub use disk::{DiskLimits, DiskState};
+pub use indicators::{IndicatorHits, lookup_values};
 use keys::{merkle_key, split_log_value, u64_be};
 pub use opened::OpenedOutcome;
 pub use orphans::{ORPHAN_SHARE, ORPHAN_TTL};
@@ -181,6 +184,8 @@ struct Group {
     nodes: HashMap<(u32, u64), Hash>,
     /// `(band, author)` pairs whose first entry this group indexes.
     idents: std::collections::HashSet<(u8, AuthorKey)>,
+    /// The indicator digests of each append, for the run index once the group is applied.
+    indicators: Vec<(u64, Vec<[u8; 8]>)>,
     /// Log size once the group is applied: the index of the next append.
     size: u64,
 }
@@ -204,12 +209,16 @@ pub struct Store {
     refs: Space,
     bands: Space,
     idents: Space,
+    /// The indicator index of clear records (`indicators/`), in run files beside the sled database.
+    indicators: Mutex<indicators::Runs>,
     orphans: sled::Tree,
     forks: sled::Tree,
     checkpoints: sled::Tree,
     meta: sled::Tree,
     /// What opening sealed records addressed to this node gave (`opened`).
     opened: sled::Tree,
+    /// What this node remembers of the MISP events it imported (`misp.rs`).
+    misp: sled::Tree,
     net: String,
     max_orphans: u64,
     size: AtomicU64,
@@ -289,6 +298,14 @@ impl Store {
             checkpoints: tree("checkpoints")?,
             meta: tree("meta")?,
             opened: tree("opened")?,
+            misp: tree("misp")?,
+            indicators: Mutex::new(
+                indicators::Runs::open(&indicators::runs_dir(&config.path)).map_err(|e| {
+                    StoreError::Corrupt(format!(
+                        "the indicator index directory cannot be opened: {e}"
+                    ))
+                })?,
+            ),
             db,
             net: config.net.clone(),
             max_orphans: config.max_orphans,
@@ -330,6 +347,7 @@ impl Store {
         self.size.store(size, Ordering::SeqCst);
         self.appended.send_replace(size);
         self.rebuild_bands_if_stale(size)?;
+        self.catch_up_indicators(size)?;
         let mut w = self.lock();
         w.last_added_us = last_added_us;
         w.group.size = size;
@@ -446,7 +464,14 @@ impl Store {
     pub fn flush(&self) -> Result<(), StoreError> {
         self.check_writable()?;
         match self.db.flush() {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // The log is durable up to its size: the index's memory may become a run file. A
+                // failure here costs only a rebuild of that part at the next open.
+                if let Err(e) = self.runs().persist(self.log_size(), false) {
+                    tracing::warn!(error = %e, "the indicator index could not be written out; kept in memory");
+                }
+                Ok(())
+            }
             Err(e) => self.poison(StoreError::Sled {
                 context: "flush",
                 error: e,
@@ -472,6 +497,12 @@ impl Store {
                 context: "append",
                 error: source,
             });
+        }
+        {
+            let mut runs = self.runs();
+            for (index, digests) in &group.indicators {
+                runs.add(*index, digests);
+            }
         }
         self.size.store(size, Ordering::SeqCst);
         self.appended.send_replace(size);

@@ -6,20 +6,35 @@
 //! Tree `opened`:
 //! - `r ‖ target (32) ‖ referrer (32)` → empty: an opened sealed record names `target` in its refs;
 //! - `f ‖ id (32)` → UTF-8 reason: a sealed record addressed to this node that does not open;
+//! - `n ‖ digest (8) ‖ log index (8)` → empty: an opened sealed record reports an observable (the
+//!   indicator index's entries for sealed records, `indicators.rs`; the digest is keyed by this
+//!   node's encryption key, so the store alone does not give low-entropy values away);
+//! - `k` → 8 bytes: the fingerprint of that key; another one empties the tree (the follower refills
+//!   it from the log);
 //! - `w` → log index (8, BE): every entry below it has been looked at.
 
 use certnet_protocol::id::RecordId;
 
+use super::indicators;
 use super::keys::u64_be;
 use super::{Store, StoreError, sled_err};
 
 const PROGRESS: &[u8] = b"w";
+const KEY: &[u8] = b"k";
 
 /// What opening one sealed record (addressed to this node) gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum OpenedOutcome {
-    /// It opened; the refs of its body.
-    Refs(Vec<RecordId>),
+    /// It opened: its log index, the refs of its body and the observables its body reports.
+    Opened {
+        /// The record's log index.
+        index: u64,
+        /// The refs of its body.
+        refs: Vec<RecordId>,
+        /// The keyed digests of the values its body is found by (`Keyring::index_digest` of
+        /// `indicators::lookup_values`).
+        digests: Vec<[u8; 8]>,
+    },
     /// It is addressed to this node but does not open: why.
     Flag(String),
 }
@@ -40,6 +55,21 @@ fn flag_key(id: &RecordId) -> Vec<u8> {
 }
 
 impl Store {
+    /// Empties the tree if it was written under another index key (`fingerprint`, see
+    /// `Keyring::index_key_fingerprint`): after a rotation of the encryption key, or the first time.
+    /// Whether it was emptied.
+    pub fn reset_opened_unless_keyed_by(&self, fingerprint: [u8; 8]) -> Result<bool, StoreError> {
+        let held = self.opened.get(KEY).map_err(sled_err("read opened"))?;
+        if held.as_deref() == Some(&fingerprint[..]) {
+            return Ok(false);
+        }
+        self.opened.clear().map_err(sled_err("clear opened"))?;
+        self.opened
+            .insert(KEY, &fingerprint[..])
+            .map_err(sled_err("write opened"))?;
+        Ok(true)
+    }
+
     /// The first log index not yet looked at for sealed records.
     pub fn opened_upto(&self) -> Result<u64, StoreError> {
         Ok(self
@@ -60,9 +90,19 @@ impl Store {
         let mut batch = sled::Batch::default();
         for (id, outcome) in outcomes {
             match outcome {
-                OpenedOutcome::Refs(targets) => {
-                    for target in targets {
+                OpenedOutcome::Opened {
+                    index,
+                    refs,
+                    digests,
+                } => {
+                    for target in refs {
                         batch.insert(ref_key(target, id), &[][..]);
+                    }
+                    for key in indicators::keys_of_digests(digests.iter().copied(), *index) {
+                        let mut k = Vec::with_capacity(17);
+                        k.push(indicators::OPENED_PREFIX);
+                        k.extend_from_slice(&key);
+                        batch.insert(k, &[][..]);
                     }
                 }
                 OpenedOutcome::Flag(reason) => batch.insert(flag_key(id), reason.as_bytes()),

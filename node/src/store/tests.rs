@@ -710,3 +710,44 @@ proptest! {
         }
     }
 }
+
+#[test]
+fn the_indicator_index_finds_every_entry_of_a_value_and_is_rebuilt_at_open() {
+    let dir = tempfile::tempdir().unwrap();
+    let expect = |store: &Store| {
+        // Every sample incident names the same email; each its own domain.
+        let all = store
+            .indicator_entries("refunds@tax-refund.example", None, 100)
+            .unwrap();
+        assert_eq!(all.indexes, [0, 1, 2, 3, 4, 5]);
+        assert!(!all.truncated);
+        let one = store
+            .indicator_entries("tax-refund-2000.example", None, 100)
+            .unwrap();
+        assert_eq!(one.indexes, [1]);
+        let newest = store
+            .indicator_entries("refunds@tax-refund.example", None, 2)
+            .unwrap();
+        assert_eq!(newest.indexes, [4, 5]);
+        assert!(newest.truncated);
+        assert!(
+            store
+                .indicator_entries("nothing.example", None, 100)
+                .unwrap()
+                .indexes
+                .is_empty()
+        );
+    };
+    {
+        let store = Store::open(&config(dir.path())).unwrap();
+        store.ingest_batch(chain(1, 3, 0)).unwrap();
+        for r in chain(2, 3, 7) {
+            store.ingest(r).unwrap();
+        }
+        expect(&store);
+    }
+    // A deleted index is rebuilt from the log at open.
+    std::fs::remove_dir_all(indicators::runs_dir(&config(dir.path()).path)).unwrap();
+    let store = Store::open(&config(dir.path())).unwrap();
+    expect(&store);
+}

@@ -104,6 +104,38 @@ impl IndicatorType {
     }
 }
 
+impl FromStr for IndicatorType {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        ALL_TYPES
+            .into_iter()
+            .find(|t| t.as_str() == s)
+            .ok_or_else(|| {
+                let names: Vec<&str> = ALL_TYPES.iter().map(|t| t.as_str()).collect();
+                format!(
+                    "unknown indicator type `{s}`: use one of {}",
+                    names.join(", ")
+                )
+            })
+    }
+}
+
+/// Every indicator type, in the order PROTOCOL.md lists them.
+pub const ALL_TYPES: [IndicatorType; 11] = [
+    IndicatorType::Ipv4,
+    IndicatorType::Ipv6,
+    IndicatorType::Cidr,
+    IndicatorType::Domain,
+    IndicatorType::Url,
+    IndicatorType::Email,
+    IndicatorType::Sha256,
+    IndicatorType::Sha1,
+    IndicatorType::Md5,
+    IndicatorType::Cve,
+    IndicatorType::Asn,
+];
+
 fn expected_form(kind: IndicatorType) -> &'static str {
     match kind {
         IndicatorType::Ipv4 => "expected a dotted quad such as 192.0.2.1",
@@ -173,7 +205,7 @@ pub(crate) fn is_domain(value: &str) -> bool {
 }
 
 /// An absolute URL: allowed scheme, `://`, a non-empty host, no whitespace or control characters.
-pub(crate) fn is_url(value: &str) -> bool {
+pub fn is_url(value: &str) -> bool {
     let Some((scheme, rest)) = value.split_once("://") else {
         return false;
     };

@@ -6,6 +6,7 @@
 pub mod content;
 pub mod cose;
 pub mod indicator;
+pub mod normalize;
 pub mod sample;
 mod signed;
 #[cfg(test)]

@@ -70,7 +70,8 @@ fn concrete_routes(amber: &RecordId, h: &Harness) -> Vec<(Method, String)> {
             .replace("{peer}", &identity().peer_id.to_string())
             .replace("{collection}", &collection_id(Tlp::Amber))
             .replace("{object}", &object)
-            .replace("{status}", "x");
+            .replace("{status}", "x")
+            .replace("{*value}", "203.0.113.7");
         assert!(!concrete.contains('{'), "unfilled parameter in {path}");
         for m in methods {
             out.push((m, concrete.clone()));
