@@ -204,6 +204,21 @@ fn ingest_child(corpus: &Path, store_dir: &Path, batch: usize) {
         raw_bytes,
         dir_bytes(&index_dir(store_dir))
     );
+    // Indicator lookups on the full store (index entries only; the API then reads each record): a
+    // value in one record, and one in every record (the newest 1,000 entries).
+    for (what, value) in [
+        ("one record", "tax-refund-7.example".to_owned()),
+        ("every record", "refunds@tax-refund.example".to_owned()),
+    ] {
+        let t = Instant::now();
+        let hits = store.indicator_entries(&value, None, 1000).unwrap();
+        println!(
+            "lookup of a value in {what}: {} entries (truncated: {}) in {:.3} ms",
+            hits.indexes.len(),
+            hits.truncated,
+            t.elapsed().as_secs_f64() * 1000.0
+        );
+    }
 }
 
 /// The indicator index's run files, beside the sled database (`<store>.indicators`).
@@ -268,7 +283,8 @@ fn main() {
         "| records | ingest records/s | % of raw verify | RSS MiB | peak RSS MiB | disk MiB | disk / raw bytes | indicator index MiB | index / raw bytes |"
     );
     println!("|---:|---:|---:|---:|---:|---:|---:|---:|---:|");
-    for line in String::from_utf8_lossy(&out.stdout).lines() {
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    for line in stdout.lines() {
         let f: Vec<&str> = line.split_whitespace().collect();
         if f.len() != 8 {
             continue;
@@ -290,6 +306,10 @@ fn main() {
             num(7) / 1048576.0,
             num(7) / num(6)
         );
+    }
+    println!();
+    for line in stdout.lines().filter(|l| l.starts_with("lookup")) {
+        println!("{line}");
     }
     std::fs::remove_dir_all(&work).ok();
 }

@@ -30,6 +30,8 @@ const PAIR: u64 = 16;
 pub(super) const FLUSH_AT: usize = 1 << 18;
 /// Runs kept before they are merged into one.
 const MAX_RUNS: usize = 8;
+/// Pairs read at once when collecting the matches of a digest.
+const CHUNK: u64 = 512;
 
 struct Run {
     path: PathBuf,
@@ -288,14 +290,21 @@ impl Run {
                 hi = mid;
             }
         }
+        // Then the matching pairs, read a chunk at a time (a common value has many).
         let mut i = lo;
+        let mut chunk = vec![0u8; (CHUNK * PAIR) as usize];
         while i < self.count {
-            let (d, index) = self.pair_at(i)?;
-            if d != digest {
-                break;
+            let n = CHUNK.min(self.count - i);
+            let bytes = &mut chunk[..(n * PAIR) as usize];
+            self.file.read_exact_at(bytes, HEADER + i * PAIR)?;
+            for b in bytes.chunks_exact(PAIR as usize) {
+                let (d, index) = split(b);
+                if d != digest {
+                    return Ok(());
+                }
+                out.push(index);
             }
-            out.push(index);
-            i += 1;
+            i += n;
         }
         Ok(())
     }
