@@ -5,12 +5,51 @@
 use axum::Json;
 use axum::extract::State;
 
+use serde::{Deserialize, Serialize};
+
 use super::principal::{Action, Principal};
 use super::records::{announce_to_gossip, own_feed_floor};
 use super::wire::MispImportResponse;
 use super::{ApiError, ApiJson, ApiState};
 use crate::misp::Mapped;
 use crate::services::now_ms;
+
+/// `POST /v1/misp/withdraw`: the events a source lists now.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct WithdrawRequest {
+    source: String,
+    present: Vec<String>,
+}
+
+/// The answer: the events withdrawn (their incidents revoked).
+#[derive(Debug, Serialize)]
+pub(super) struct WithdrawResponse {
+    withdrawn: Vec<String>,
+}
+
+pub(super) async fn withdraw(
+    State(state): State<ApiState>,
+    principal: Principal,
+    ApiJson(body): ApiJson<WithdrawRequest>,
+) -> Result<Json<WithdrawResponse>, ApiError> {
+    principal.require(Action::Write)?;
+    let present = body
+        .present
+        .iter()
+        .map(|u| u.trim().to_ascii_lowercase())
+        .collect();
+    let peers_have = own_feed_floor(&state).await;
+    let services = state.services.clone();
+    let now = now_ms();
+    let (withdrawn, published) = state
+        .blocking(move || services.withdraw_misp(&body.source, &present, now, peers_have))
+        .await??;
+    for p in published {
+        announce_to_gossip(&state.node, p).await;
+    }
+    Ok(Json(WithdrawResponse { withdrawn }))
+}
 
 pub(super) async fn import_event(
     State(state): State<ApiState>,

@@ -25,6 +25,7 @@
 //! | `GET /v1/records/{id}/stix` | the record's STIX 2.1 bundle: every version of its objects |
 //! | `GET /v1/indicators/{value}` | live records reporting or sighting a value, who and when (`type=`) |
 //! | `POST /v1/misp/events` | publish one MISP event as `certnet misp import` maps it; idempotent (node/MISP.md) |
+//! | `POST /v1/misp/withdraw` | `{source, present}`: revoke the events imported from a feed that it no longer lists |
 //! | `GET /v1/stix` | a STIX 2.1 bundle of the log, streamed (`tlp=`, `kind=` comma-separated filters) |
 //! | `/taxii2/…` | TAXII 2.1, read-only ([`taxii`]) |
 //! | `GET`, `POST /v1/log/checkpoint` | the newest signed checkpoint; sign one now (POST) |
@@ -47,6 +48,7 @@ pub mod limits;
 mod log;
 mod metrics;
 mod misp;
+pub mod misp_client;
 pub mod peers;
 mod principal;
 mod records;
@@ -179,6 +181,11 @@ fn routes() -> Vec<Route> {
             "/v1/misp/events",
             &[M::POST],
             axum::routing::post(misp::import_event),
+        ),
+        Route::new(
+            "/v1/misp/withdraw",
+            &[M::POST],
+            axum::routing::post(misp::withdraw),
         ),
         Route::new(
             "/v1/indicators/{*value}",

@@ -32,6 +32,45 @@ enum MispCommand {
     /// one UUID.json per event; without a manifest, every .json file in it). Importing again
     /// publishes only what changed.
     Import(ImportArgs),
+    /// Import the events of a MISP instance through its REST API (`POST /events/restSearch`), then
+    /// only those changed since (the cursor is kept in the data directory), once or every N
+    /// minutes.
+    Pull(PullArgs),
+}
+
+#[derive(Debug, Args)]
+struct PullArgs {
+    /// The MISP instance, such as https://misp.cert.example.
+    #[arg(long)]
+    url: String,
+
+    /// A file holding the instance's automation key (sent as `Authorization`).
+    #[arg(long, value_name = "FILE")]
+    key_file: PathBuf,
+
+    /// CA certificates (PEM) to verify the instance's HTTPS certificate with (default: the system's).
+    #[arg(long, value_name = "FILE")]
+    ca_file: Option<PathBuf>,
+
+    /// Poll again every N minutes, until interrupted (default: once).
+    #[arg(long, value_name = "MINUTES", value_parser = clap::value_parser!(u64).range(1..))]
+    every: Option<u64>,
+
+    /// Start over: ask for every event, not only those changed since the last pull.
+    #[arg(long)]
+    all: bool,
+
+    /// TLP of events without a `tlp:` tag.
+    #[arg(long, default_value = "amber", value_parser = ["clear", "green", "amber", "amber+strict"])]
+    tlp: String,
+
+    /// Seal TLP:RED and sharing-group events to these roster members; without it they are refused.
+    #[arg(long = "to", value_name = "MEMBER", value_delimiter = ',')]
+    to: Vec<String>,
+
+    /// Print a JSON report per poll instead of text.
+    #[arg(long)]
+    json: bool,
 }
 
 #[derive(Debug, Args)]
@@ -56,6 +95,7 @@ struct ImportArgs {
 pub(super) fn run(dir: &DataDir, args: &MispArgs) -> anyhow::Result<()> {
     match &args.command {
         MispCommand::Import(a) => import(dir, a),
+        MispCommand::Pull(a) => pull(dir, a),
     }
 }
 
@@ -70,8 +110,14 @@ struct Problem {
 
 #[derive(Debug, Default, Serialize)]
 struct Report {
+    /// The newest event `timestamp` seen (the next pull's cursor).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    newest: Option<u64>,
     events: u64,
     outcomes: BTreeMap<&'static str, u64>,
+    /// Events a feed no longer lists: their incidents revoked.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    withdrawn: Vec<String>,
     sightings: u64,
     /// Events not published: refused by the mapping's rules or by the node, or unreadable.
     failed: Vec<Problem>,
@@ -84,15 +130,31 @@ fn import(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
         default_tlp: Tlp::from_str(&args.tlp).map_err(|e| UsageError(e.to_string()))?,
         to: args.to.clone(),
     };
-    let files = files_of(&args.path)?;
+    let (files, feed) = files_of(&args.path)?;
     let client = Client::from_data_dir(dir)?;
     let mut report = Report::default();
     let total = files.len();
+    let source = feed.as_ref().map(|(source, _)| source.clone());
     for (n, file) in files.iter().enumerate() {
         if total > 20 && n > 0 && n % 1000 == 0 {
             eprintln!("{n} of {total} files imported");
         }
-        import_file(&client, file, &options, &mut report)?;
+        import_file(&client, file, &options, source.as_deref(), &mut report)?;
+    }
+    // A feed lists all its events: one it no longer lists was deleted in MISP.
+    if let Some((source, present)) = feed {
+        let answer: serde_json::Value = client.post_json(
+            "/v1/misp/withdraw",
+            &serde_json::json!({"source": source, "present": present}),
+        )?;
+        report.withdrawn = answer["withdrawn"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|u| u.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
     }
     if args.json {
         print_json(&report)?;
@@ -109,12 +171,15 @@ fn import(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
+/// For a feed with a manifest: its name (the directory's absolute path) and the event UUIDs it lists.
+type Feed = Option<(String, Vec<String>)>;
+
 /// The files to read: the file itself, or a feed directory's events.
-fn files_of(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
+fn files_of(path: &Path) -> anyhow::Result<(Vec<PathBuf>, Feed)> {
     let meta = std::fs::metadata(path)
         .map_err(|e| IoFailure(format!("cannot read {}: {e}", path.display())))?;
     if !meta.is_dir() {
-        return Ok(vec![path.to_owned()]);
+        return Ok((vec![path.to_owned()], None));
     }
     let manifest = path.join("manifest.json");
     if manifest.is_file() {
@@ -127,10 +192,15 @@ fn files_of(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
                     manifest.display()
                 ))
             })?;
-        return Ok(map
+        let source = std::fs::canonicalize(path)
+            .map_err(|e| IoFailure(format!("cannot resolve {}: {e}", path.display())))?
+            .display()
+            .to_string();
+        let files = map
             .keys()
             .map(|uuid| path.join(format!("{uuid}.json")))
-            .collect());
+            .collect();
+        return Ok((files, Some((source, map.keys().cloned().collect()))));
     }
     let mut files: Vec<PathBuf> = std::fs::read_dir(path)
         .map_err(|e| IoFailure(format!("cannot list {}: {e}", path.display())))?
@@ -145,27 +215,39 @@ fn files_of(path: &Path) -> anyhow::Result<Vec<PathBuf>> {
         ))
         .into());
     }
-    Ok(files)
+    Ok((files, None))
 }
 
 fn import_file(
     client: &Client,
     file: &Path,
     options: &MapOptions,
+    source: Option<&str>,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let name = file.display().to_string();
+    let document = std::fs::read(file)
+        .map_err(|e| e.to_string())
+        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")));
+    import_document(client, &name, document, options, source, report)
+}
+
+/// Imports the events of one MISP JSON document, read from `name`.
+fn import_document(
+    client: &Client,
+    name: &str,
+    document: Result<serde_json::Value, String>,
+    options: &MapOptions,
+    source: Option<&str>,
+    report: &mut Report,
+) -> anyhow::Result<()> {
     let problem = |at: &str, event: &str, reason: String| Problem {
-        file: name.clone(),
+        file: name.to_owned(),
         at: at.to_owned(),
         event: event.to_owned(),
         reason,
     };
-    let document = std::fs::read(file)
-        .map_err(|e| e.to_string())
-        .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")))
-        .and_then(events_in);
-    let events = match document {
+    let events = match document.and_then(events_in) {
         Ok(events) => events,
         Err(reason) => {
             report.events += 1;
@@ -191,8 +273,12 @@ fn import_file(
                 continue;
             }
         };
+        report.newest = report.newest.max(event.timestamp);
         let mapped = match map_event(&event, options) {
-            Ok(m) => m,
+            Ok(mut m) => {
+                m.source = source.map(str::to_owned);
+                m
+            }
             Err(refused) => {
                 report.failed.push(problem(
                     &format!("{at}.{}", refused.at),
@@ -221,7 +307,7 @@ fn import_file(
             Err(e @ certnet_node::api::client::ClientError::Api { .. }) => {
                 report.failed.push(problem(&at, &uuid, e.to_string()));
             }
-            Err(e) => return Err(e).context(format!("importing {name}")),
+            Err(e) => return Err(e).context(format!("importing from {name}")),
         }
     }
     Ok(())
@@ -239,6 +325,11 @@ fn render(r: &Report) -> String {
         r.failed.len(),
         r.sightings
     )];
+    for uuid in &r.withdrawn {
+        lines.push(format!(
+            "withdrawn: event {uuid} is no longer in the feed: its incident is revoked"
+        ));
+    }
     for p in &r.failed {
         lines.push(format!(
             "not imported: {} {} (event {}): {}",
@@ -252,4 +343,95 @@ fn render(r: &Report) -> String {
         ));
     }
     lines.join("\n")
+}
+
+/// Where `misp pull` keeps its cursor: per MISP URL, the newest event timestamp imported.
+fn cursor_file(dir: &DataDir) -> PathBuf {
+    dir.root().join("misp-pull.json")
+}
+
+fn read_cursor(dir: &DataDir, url: &str) -> Option<u64> {
+    let text = std::fs::read_to_string(cursor_file(dir)).ok()?;
+    let map: BTreeMap<String, u64> = serde_json::from_str(&text).ok()?;
+    map.get(url).copied()
+}
+
+fn write_cursor(dir: &DataDir, url: &str, newest: u64) -> anyhow::Result<()> {
+    let path = cursor_file(dir);
+    let mut map: BTreeMap<String, u64> = std::fs::read_to_string(&path)
+        .ok()
+        .and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or_default();
+    map.insert(url.to_owned(), newest);
+    let tmp = path.with_extension("json.tmp");
+    std::fs::write(&tmp, serde_json::to_vec_pretty(&map)?)
+        .and_then(|()| std::fs::rename(&tmp, &path))
+        .map_err(|e| IoFailure(format!("cannot write {}: {e}", path.display())))?;
+    Ok(())
+}
+
+fn pull(dir: &DataDir, args: &PullArgs) -> anyhow::Result<()> {
+    let options = MapOptions {
+        default_tlp: Tlp::from_str(&args.tlp).map_err(|e| UsageError(e.to_string()))?,
+        to: args.to.clone(),
+    };
+    let key = std::fs::read_to_string(&args.key_file)
+        .map_err(|e| {
+            IoFailure(format!(
+                "cannot read the MISP key in {}: {e}",
+                args.key_file.display()
+            ))
+        })?
+        .trim()
+        .to_owned();
+    if key.is_empty() {
+        return Err(UsageError(format!(
+            "{} is empty: put the MISP automation key in it",
+            args.key_file.display()
+        ))
+        .into());
+    }
+    let misp =
+        certnet_node::api::misp_client::MispClient::new(&args.url, key, args.ca_file.as_deref())
+            .map_err(|e| UsageError(e.to_string()))?;
+    let client = Client::from_data_dir(dir)?;
+    let mut since = if args.all {
+        None
+    } else {
+        read_cursor(dir, misp.url())
+    };
+    loop {
+        let mut report = Report::default();
+        let document = misp.search(since)?;
+        import_document(
+            &client,
+            misp.url(),
+            Ok(document),
+            &options,
+            None,
+            &mut report,
+        )?;
+        if let Some(newest) = report.newest {
+            // MISP's `timestamp` filter is inclusive: the newest event comes again next time, and
+            // is unchanged then.
+            write_cursor(dir, misp.url(), newest)?;
+            since = Some(newest);
+        }
+        if args.json {
+            print_json(&report)?;
+        } else {
+            print_text(&render(&report));
+        }
+        let Some(minutes) = args.every else {
+            if !report.failed.is_empty() {
+                anyhow::bail!(
+                    "{} of {} events were not imported (listed above)",
+                    report.failed.len(),
+                    report.events
+                );
+            }
+            return Ok(());
+        };
+        std::thread::sleep(std::time::Duration::from_secs(minutes * 60));
+    }
 }

@@ -82,6 +82,10 @@ pub struct Mapped {
     pub sightings: Vec<MappedSighting>,
     /// What was left out, and why.
     pub skipped: Vec<Skipped>,
+    /// Where the event came from when that source lists all its events (a feed directory): an
+    /// event the source no longer lists is withdrawn (`POST /v1/misp/withdraw`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// Maps one event.
@@ -310,6 +314,7 @@ pub fn map_event(event: &Event, options: &MapOptions) -> Result<Mapped, Refused>
         incident,
         sightings,
         skipped,
+        source: None,
     })
 }
 

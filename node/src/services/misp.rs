@@ -46,6 +46,12 @@ struct EventState {
     incident: String,
     digest: String,
     timestamp: Option<u64>,
+    /// The feed that listed it (see [`Mapped::source`]).
+    #[serde(default)]
+    source: Option<String>,
+    /// Revoked because its source no longer lists it.
+    #[serde(default)]
+    withdrawn: bool,
 }
 
 fn event_key(uuid: &str) -> Vec<u8> {
@@ -75,10 +81,12 @@ impl NodeServices {
         peers_have: Option<u64>,
     ) -> Result<Imported, PublishError> {
         let digest = digest_of(m);
+        // A withdrawn event that comes back is a new incident.
         let state: Option<EventState> = self
             .store
             .misp_get(&event_key(&m.uuid))?
-            .and_then(|v| serde_json::from_slice(&v).ok());
+            .and_then(|v| serde_json::from_slice::<EventState>(&v).ok())
+            .filter(|s| !s.withdrawn);
         let to = (!m.to.is_empty()).then_some(m.to.as_slice());
         let mut published = Vec::new();
         let incident_draft = Draft {
@@ -144,6 +152,8 @@ impl NodeServices {
             incident: incident.to_string(),
             digest,
             timestamp: m.timestamp,
+            source: m.source.clone(),
+            withdrawn: false,
         };
         self.store.misp_put(
             &event_key(&m.uuid),
@@ -172,6 +182,53 @@ impl NodeServices {
             sightings,
             published,
         })
+    }
+
+    /// Revokes the incident of every event imported from `source` that `present` (the UUIDs the
+    /// source lists now) leaves out: the event was deleted in MISP. Returns their UUIDs and what was
+    /// published.
+    pub fn withdraw_misp(
+        &self,
+        source: &str,
+        present: &std::collections::HashSet<String>,
+        now_ms: u64,
+        peers_have: Option<u64>,
+    ) -> Result<(Vec<String>, Vec<Published>), PublishError> {
+        let mut withdrawn = Vec::new();
+        let mut published = Vec::new();
+        for (key, value) in self.store.misp_scan(b"e")? {
+            let Ok(mut state) = serde_json::from_slice::<EventState>(&value) else {
+                continue;
+            };
+            let uuid = String::from_utf8_lossy(&key[1..]).into_owned();
+            if state.withdrawn || state.source.as_deref() != Some(source) || present.contains(&uuid)
+            {
+                continue;
+            }
+            let Ok(incident) = state.incident.parse::<RecordId>() else {
+                continue;
+            };
+            let revoke = Draft {
+                kind: Kind::Revoke,
+                tlp: self
+                    .current_tlp(&incident)?
+                    .unwrap_or(certnet_protocol::record::Tlp::Amber),
+                refs: vec![incident],
+                content: Content::Revoke(Revoke {
+                    reason: format!("deleted in MISP: event {uuid} is no longer in {source}"),
+                }),
+            };
+            match self.publish_to(revoke, None, true, now_ms, peers_have) {
+                Ok(p) => published.push(p),
+                Err(PublishError::NoEffect { .. }) => {} // revoked here already
+                Err(e) => return Err(e),
+            }
+            state.withdrawn = true;
+            self.store
+                .misp_put(&key, &serde_json::to_vec(&state).unwrap_or_default())?;
+            withdrawn.push(uuid);
+        }
+        Ok((withdrawn, published))
     }
 
     /// Publishes `draft`; if an identical live record of this node exists (an import interrupted

@@ -5,6 +5,9 @@
 
 use super::{Store, StoreError, sled_err};
 
+/// A key and its value.
+pub type StateEntry = (Vec<u8>, Vec<u8>);
+
 impl Store {
     /// The MISP import state under `key`.
     pub fn misp_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
@@ -13,6 +16,17 @@ impl Store {
             .get(key)
             .map_err(sled_err("read misp state"))?
             .map(|v| v.to_vec()))
+    }
+
+    /// Every MISP import state whose key starts with `prefix`.
+    pub fn misp_scan(&self, prefix: &[u8]) -> Result<Vec<StateEntry>, StoreError> {
+        self.misp
+            .scan_prefix(prefix)
+            .map(|item| {
+                item.map(|(k, v)| (k.to_vec(), v.to_vec()))
+                    .map_err(sled_err("read misp state"))
+            })
+            .collect()
     }
 
     /// Sets the MISP import state under `key` (durable when this returns).

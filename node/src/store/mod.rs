@@ -19,6 +19,7 @@ mod disk;
 mod indicators;
 mod keys;
 mod misp;
+pub use misp::StateEntry;
 mod opened;
 mod orphans;
 mod read;
