@@ -272,6 +272,18 @@ fn misp_pull_reads_a_rest_api_then_only_what_changed_since() {
         requests[1].1
     );
 
+    // The instance and key named in config.toml's [misp] (the last table of the file).
+    let config = a.join("config.toml");
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "url = \"{}\"\nkey_file = \"../misp.key\"\n",
+        misp.url
+    ));
+    std::fs::write(&config, text).unwrap();
+    certnet_in(&a, &["misp", "pull"])
+        .success()
+        .stdout_has("2 unchanged");
+
     // A wrong key is refused by MISP, and said so.
     let wrong = net.dir().join("wrong.key");
     std::fs::write(&wrong, "nope").unwrap();

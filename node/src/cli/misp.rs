@@ -40,15 +40,17 @@ enum MispCommand {
 
 #[derive(Debug, Args)]
 struct PullArgs {
-    /// The MISP instance, such as https://misp.cert.example.
+    /// The MISP instance, such as https://misp.cert.example (default: config.toml [misp] url).
     #[arg(long)]
-    url: String,
+    url: Option<String>,
 
-    /// A file holding the instance's automation key (sent as `Authorization`).
+    /// A file holding the instance's automation key, sent as `Authorization` (default: config.toml
+    /// [misp] key_file).
     #[arg(long, value_name = "FILE")]
-    key_file: PathBuf,
+    key_file: Option<PathBuf>,
 
-    /// CA certificates (PEM) to verify the instance's HTTPS certificate with (default: the system's).
+    /// CA certificates (PEM) to verify the instance's HTTPS certificate with (default: config.toml
+    /// [misp] ca_file, else the system's).
     #[arg(long, value_name = "FILE")]
     ca_file: Option<PathBuf>,
 
@@ -135,11 +137,23 @@ fn import(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
     let mut report = Report::default();
     let total = files.len();
     let source = feed.as_ref().map(|(source, _)| source.clone());
-    for (n, file) in files.iter().enumerate() {
-        if total > 20 && n > 0 && n % 1000 == 0 {
-            eprintln!("{n} of {total} files imported");
+    // A bar over the files of a large feed; over the events of a large single file.
+    let bar = progress(total, "files");
+    for file in &files {
+        import_file(
+            &client,
+            file,
+            &options,
+            source.as_deref(),
+            bar.is_none(),
+            &mut report,
+        )?;
+        if let Some(bar) = &bar {
+            bar.inc(1);
         }
-        import_file(&client, file, &options, source.as_deref(), &mut report)?;
+    }
+    if let Some(bar) = &bar {
+        bar.finish_and_clear();
     }
     // A feed lists all its events: one it no longer lists was deleted in MISP.
     if let Some((source, present)) = feed {
@@ -223,13 +237,36 @@ fn import_file(
     file: &Path,
     options: &MapOptions,
     source: Option<&str>,
+    show_progress: bool,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let name = file.display().to_string();
     let document = std::fs::read(file)
         .map_err(|e| e.to_string())
         .and_then(|bytes| serde_json::from_slice(&bytes).map_err(|e| format!("not JSON: {e}")));
-    import_document(client, &name, document, options, source, report)
+    import_document(
+        client,
+        &name,
+        document,
+        options,
+        source,
+        show_progress,
+        report,
+    )
+}
+
+/// A progress bar on a terminal's stderr for `len` items of 100 or more.
+fn progress(len: usize, what: &str) -> Option<indicatif::ProgressBar> {
+    use std::io::IsTerminal as _;
+    (len >= 100 && std::io::stderr().is_terminal()).then(|| {
+        let bar = indicatif::ProgressBar::new(len as u64);
+        if let Ok(style) = indicatif::ProgressStyle::with_template(&format!(
+            "importing [{{bar:40}}] {{pos}}/{{len}} {what} ({{eta}} left)"
+        )) {
+            bar.set_style(style.progress_chars("=> "));
+        }
+        bar
+    })
 }
 
 /// Imports the events of one MISP JSON document, read from `name`.
@@ -239,6 +276,7 @@ fn import_document(
     document: Result<serde_json::Value, String>,
     options: &MapOptions,
     source: Option<&str>,
+    show_progress: bool,
     report: &mut Report,
 ) -> anyhow::Result<()> {
     let problem = |at: &str, event: &str, reason: String| Problem {
@@ -255,7 +293,15 @@ fn import_document(
             return Ok(());
         }
     };
+    let bar = if show_progress {
+        progress(events.len(), "events")
+    } else {
+        None
+    };
     for (at, value) in events {
+        if let Some(bar) = &bar {
+            bar.inc(1);
+        }
         report.events += 1;
         let uuid = value
             .get("uuid")
@@ -375,11 +421,32 @@ fn pull(dir: &DataDir, args: &PullArgs) -> anyhow::Result<()> {
         default_tlp: Tlp::from_str(&args.tlp).map_err(|e| UsageError(e.to_string()))?,
         to: args.to.clone(),
     };
-    let key = std::fs::read_to_string(&args.key_file)
+    // Flags first, then config.toml's [misp] (its relative paths: to the data directory).
+    let config = certnet_node::datadir::config::NodeConfig::load(&dir.config())?;
+    let in_dir = |p: &Path| dir.root().join(p);
+    let url = args
+        .url
+        .clone()
+        .or_else(|| config.misp().url.clone())
+        .ok_or_else(|| {
+            UsageError("no MISP instance: pass --url or set [misp] url in config.toml".into())
+        })?;
+    let key_file = args
+        .key_file
+        .clone()
+        .or_else(|| config.misp().key_file.as_deref().map(in_dir))
+        .ok_or_else(|| {
+            UsageError("no MISP key: pass --key-file or set [misp] key_file in config.toml".into())
+        })?;
+    let ca_file = args
+        .ca_file
+        .clone()
+        .or_else(|| config.misp().ca_file.as_deref().map(in_dir));
+    let key = std::fs::read_to_string(&key_file)
         .map_err(|e| {
             IoFailure(format!(
                 "cannot read the MISP key in {}: {e}",
-                args.key_file.display()
+                key_file.display()
             ))
         })?
         .trim()
@@ -387,13 +454,12 @@ fn pull(dir: &DataDir, args: &PullArgs) -> anyhow::Result<()> {
     if key.is_empty() {
         return Err(UsageError(format!(
             "{} is empty: put the MISP automation key in it",
-            args.key_file.display()
+            key_file.display()
         ))
         .into());
     }
-    let misp =
-        certnet_node::api::misp_client::MispClient::new(&args.url, key, args.ca_file.as_deref())
-            .map_err(|e| UsageError(e.to_string()))?;
+    let misp = certnet_node::api::misp_client::MispClient::new(&url, key, ca_file.as_deref())
+        .map_err(|e| UsageError(e.to_string()))?;
     let client = Client::from_data_dir(dir)?;
     let mut since = if args.all {
         None
@@ -409,6 +475,7 @@ fn pull(dir: &DataDir, args: &PullArgs) -> anyhow::Result<()> {
             Ok(document),
             &options,
             None,
+            true,
             &mut report,
         )?;
         if let Some(newest) = report.newest {

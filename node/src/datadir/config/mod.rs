@@ -5,7 +5,7 @@
 
 use std::io;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use serde::Deserialize;
@@ -155,6 +155,18 @@ pub struct NodeConfig {
     p2p: P2pConfig,
     store: StoreConfig,
     taxii: TaxiiConfig,
+    misp: MispConfig,
+}
+
+/// `[misp]`: the MISP instance `certnet misp pull` reads (node/MISP.md).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct MispConfig {
+    /// The instance's URL.
+    pub url: Option<String>,
+    /// The file holding its automation key (relative paths: to the data directory).
+    pub key_file: Option<PathBuf>,
+    /// CA certificates to verify its HTTPS certificate with (default: the system's).
+    pub ca_file: Option<PathBuf>,
 }
 
 impl NodeConfig {
@@ -177,7 +189,19 @@ impl NodeConfig {
                 max_orphans: DEFAULT_MAX_ORPHANS,
             },
             taxii: TaxiiConfig::default(),
+            misp: MispConfig::default(),
         }
+    }
+
+    /// `[misp]`: the MISP instance `certnet misp pull` reads.
+    pub fn misp(&self) -> &MispConfig {
+        &self.misp
+    }
+
+    /// The same configuration with these MISP settings.
+    pub fn with_misp(mut self, misp: MispConfig) -> Self {
+        self.misp = misp;
+        self
     }
 
     /// The same configuration with these TAXII settings.
@@ -357,6 +381,22 @@ impl NodeConfig {
             config.store.checkpoint_interval = Duration::from_secs(*secs.get_ref());
         }
         config.taxii = consumers::taxii_config(file.taxii, &problem)?;
+        if let Some(url) = &file.misp.url
+            && !(url.get_ref().starts_with("https://") || url.get_ref().starts_with("http://"))
+        {
+            return Err(problem(
+                url.span(),
+                format!(
+                    "[misp] url `{}` is not an http:// or https:// URL of a MISP instance",
+                    url.get_ref()
+                ),
+            ));
+        }
+        config.misp = MispConfig {
+            url: file.misp.url.map(Spanned::into_inner),
+            key_file: file.misp.key_file,
+            ca_file: file.misp.ca_file,
+        };
         Ok(config)
     }
 
@@ -402,7 +442,14 @@ checkpoint_interval_secs = {interval}
 # Add them with `certnet consumer add NAME --bands clear,green [--basic]` (README: "Feeding MISP /
 # OpenCTI / your SIEM"); each is one [[taxii.consumers]] table. AMBER+STRICT goes only to consumers
 # with own_organisation = true; RED is never served to consumers.
-{consumers}"#,
+{consumers}
+
+[misp]
+# The MISP instance `certnet misp pull` reads (node/MISP.md): its URL, a file holding its automation
+# key (relative paths: to this directory), and the CA certificates its HTTPS certificate is verified
+# with (default: the system's). `--url`, `--key-file` and `--ca-file` override them.
+{misp}
+"#,
             name = quote(self.name.as_str()),
             api = self.api.to_toml(),
             tcp = DEFAULT_P2P_LISTEN[0],
@@ -437,6 +484,26 @@ checkpoint_interval_secs = {interval}
                 format!("max_orphans = {}", self.store.max_orphans)
             },
             consumers = consumers::consumers_toml(self.taxii.consumers()),
+            misp = [
+                ("url", self.misp.url.clone(), "https://misp.cert.example"),
+                (
+                    "key_file",
+                    self.misp.key_file.as_ref().map(|p| p.display().to_string()),
+                    "misp.key",
+                ),
+                (
+                    "ca_file",
+                    self.misp.ca_file.as_ref().map(|p| p.display().to_string()),
+                    "misp-ca.pem",
+                ),
+            ]
+            .into_iter()
+            .map(|(key, value, example)| match value {
+                Some(v) => format!("{key} = {}", quote(&v)),
+                None => format!("# {key} = \"{example}\""),
+            })
+            .collect::<Vec<_>>()
+            .join("\n"),
         )
     }
 
@@ -471,6 +538,16 @@ struct ConfigFile {
     store: StoreFile,
     #[serde(default)]
     taxii: consumers::TaxiiFile,
+    #[serde(default)]
+    misp: MispFile,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct MispFile {
+    url: Option<Spanned<String>>,
+    key_file: Option<PathBuf>,
+    ca_file: Option<PathBuf>,
 }
 
 #[derive(Deserialize, Default)]
@@ -590,6 +667,29 @@ mod tests {
         ));
         assert!(
             msg.starts_with("config.toml:7:8:") && msg.contains("used twice"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn misp_settings_round_trip_and_a_bad_url_is_named() {
+        let config = parse(
+            "name = \"n\"\n[misp]\nurl = \"https://misp.cert.example\"\nkey_file = \"misp.key\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            config.misp().url.as_deref(),
+            Some("https://misp.cert.example")
+        );
+        assert_eq!(
+            config.misp().key_file.as_deref(),
+            Some(Path::new("misp.key"))
+        );
+        assert_eq!(config.misp().ca_file, None);
+        assert_eq!(parse(&config.to_toml()).unwrap(), config);
+        let msg = problem("name = \"n\"\n[misp]\nurl = \"misp.cert.example\"\n");
+        assert!(
+            msg.starts_with("config.toml:3:7:") && msg.contains("not an http:// or https://"),
             "{msg}"
         );
     }
