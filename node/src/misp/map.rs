@@ -387,6 +387,16 @@ impl Accumulator {
                 });
                 self.context.push(context_line(a, object));
             }
+            None if a.to_ids => {
+                skipped.push(Skipped {
+                    at: at.to_owned(),
+                    reason: format!(
+                        "type `{}` is for detection in MISP but certnet has no indicator type for it: kept as context",
+                        a.kind
+                    ),
+                });
+                self.context.push(context_line(a, object));
+            }
             None => self.context.push(context_line(a, object)),
         }
     }

@@ -195,3 +195,22 @@ fn too_many_detection_attributes_refuse_the_event() {
     let refused = map_event(&e, &MapOptions::default()).unwrap_err();
     assert!(refused.reason.contains("split the event"), "{refused}");
 }
+
+#[test]
+fn a_detection_attribute_certnet_has_no_type_for_is_kept_as_context_and_reported() {
+    let mut e = phishing();
+    let mut a = e.attributes[1].clone();
+    a.kind = "sha512".into();
+    a.value = "cf83e1357eefb8bdf1542850d66d8007d620e4050b5715dc83f4a921d36ce9ce".into();
+    e.attributes.push(a);
+    let m = map_event(&e, &MapOptions::default()).unwrap();
+    let at = format!("Attribute[{}]", e.attributes.len() - 1);
+    assert!(
+        m.skipped
+            .iter()
+            .any(|s| s.at == at && s.reason.contains("no indicator type")),
+        "{:#?}",
+        m.skipped
+    );
+    assert!(m.incident.summary.contains("/ sha512: cf83e1357eef"));
+}

@@ -40,6 +40,7 @@ mod checkpoints;
 mod indicators;
 mod misp;
 mod publish;
+mod recent;
 
 pub use checkpoints::{CheckpointFailure, SignedCheckpoint};
 pub use indicators::{Hit, Lookup, Reporter, Role};
@@ -63,6 +64,8 @@ pub struct NodeServices {
     keyring: Keyring,
     /// A publish identical to a live own record this recent is refused (zero: never).
     duplicate_window: std::time::Duration,
+    /// Own records within that window, by what they say (`recent.rs`).
+    recent: Mutex<recent::Recent>,
 }
 
 impl fmt::Debug for NodeServices {
@@ -97,6 +100,7 @@ impl NodeServices {
             own_feed_checked: std::sync::atomic::AtomicBool::new(false),
             keyring: Keyring::new(author.public(), Vec::new()),
             duplicate_window: std::time::Duration::ZERO,
+            recent: Mutex::new(recent::Recent::default()),
             author,
         })
     }

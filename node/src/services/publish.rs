@@ -10,6 +10,7 @@ use certnet_protocol::sealed::{Recipient, SealContext, SealError, seal};
 use certnet_protocol::view::{Effect, HistoryEntry, current_view};
 use tracing::error;
 
+use super::recent;
 use super::{CLOCK_MAX_MS, CLOCK_MIN_MS, NodeServices};
 
 /// Most of this node's newest records a publish is compared with (duplicate check).
@@ -113,6 +114,13 @@ fn fix_for(rule: &'static str) -> &'static str {
     }
 }
 
+/// What the duplicate check found: a live identical record (id, age in ms), and the draft's key.
+#[derive(Debug, Default)]
+struct DuplicateCheck {
+    existing: Option<(RecordId, u64)>,
+    key: Option<recent::Key>,
+}
+
 /// A record this node signed and stored durably.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Published {
@@ -207,10 +215,11 @@ impl NodeServices {
         }
         self.check_effect(&draft, now_ms)?;
         let audience = self.audience(&draft, to)?;
-        if !force
-            && let Some((existing, age_ms)) =
-                self.duplicate_of(&draft, audience.as_deref(), now_ms)?
-        {
+        let DuplicateCheck {
+            existing: duplicate,
+            key,
+        } = self.duplicate_of(&draft, audience.as_deref(), now_ms)?;
+        if !force && let Some((existing, age_ms)) = duplicate {
             return Err(PublishError::Duplicate {
                 existing,
                 age_secs: age_ms / 1000,
@@ -245,6 +254,12 @@ impl NodeServices {
             self.store
                 .put_sealed_refs(&record.id(), &refs)
                 .map_err(|e| PublishError::Store(self.store_write_failed(e)))?;
+        }
+        if let (Some(key), Some(since)) = (key, self.window_start(now_ms)) {
+            self.recent
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(key, record.id(), now_ms, since, MAX_DUPLICATE_SCAN);
         }
         self.metrics.record_published();
         self.own_feed_checked
@@ -306,21 +321,16 @@ impl NodeServices {
     }
 
     /// A live record this node signed within the duplicate window with the same kind, TLP, refs,
-    /// content and audience as `draft`: its id and age. Looks at most at [`MAX_DUPLICATE_SCAN`] of
-    /// the newest own records.
+    /// content and audience as `draft`: its id and age; and the draft's key, to remember it by once
+    /// published (`recent.rs`). `None` for both when the window is zero.
     fn duplicate_of(
         &self,
         draft: &Draft,
         audience: Option<&[Recipient]>,
         now_ms: u64,
-    ) -> Result<Option<(RecordId, u64)>, PublishError> {
-        let window_ms = u64::try_from(self.duplicate_window.as_millis()).unwrap_or(u64::MAX);
-        if window_ms == 0 {
-            return Ok(None);
-        }
-        let own = self.author.public();
-        let Some((head, _)) = self.store.head(&own) else {
-            return Ok(None);
+    ) -> Result<DuplicateCheck, PublishError> {
+        let Some(since) = self.window_start(now_ms) else {
+            return Ok(DuplicateCheck::default());
         };
         let want: Option<Vec<[u8; 32]>> = audience.map(|rs| {
             let mut keys: Vec<[u8; 32]> = rs.iter().map(|r| *r.author.as_bytes()).collect();
@@ -328,33 +338,69 @@ impl NodeServices {
             keys.dedup();
             keys
         });
-        for seq in (1..=head).rev().take(MAX_DUPLICATE_SCAN) {
-            let Some(bytes) = self
-                .store
-                .range(&own, seq, 1, usize::MAX)?
-                .into_iter()
-                .next()
-            else {
-                break;
-            };
-            let record = self.read_stored(&bytes)?;
-            let p = record.payload();
-            if p.time.saturating_add(window_ms) < now_ms {
-                break;
+        let key = recent::key_of(
+            &draft.kind,
+            draft.tlp,
+            &draft.refs,
+            &draft.content,
+            want.as_deref(),
+        );
+        let found = {
+            let mut recent = self.recent.lock().unwrap_or_else(|e| e.into_inner());
+            if !recent.is_loaded() {
+                self.load_recent(&mut recent, since)?;
             }
-            let same = p.kind == draft.kind
-                && p.tlp == draft.tlp
-                && p.refs == draft.refs
-                && p.content == draft.content
-                && record.audience().map(<[[u8; 32]]>::to_vec) == want;
-            if !same {
-                continue;
-            }
-            if self.current_of(&record)?.revoked.is_none() {
-                return Ok(Some((record.id(), now_ms.saturating_sub(p.time))));
+            recent.get(&key, since)
+        };
+        if let Some((id, time)) = found
+            && let Some(bytes) = self.store.get(&id)?
+            && self
+                .current_of(&self.read_stored(&bytes)?)?
+                .revoked
+                .is_none()
+        {
+            return Ok(DuplicateCheck {
+                existing: Some((id, now_ms.saturating_sub(time))),
+                key: Some(key),
+            });
+        }
+        Ok(DuplicateCheck {
+            existing: None,
+            key: Some(key),
+        })
+    }
+
+    /// The start of the duplicate window at `now_ms`; `None` when there is no window.
+    fn window_start(&self, now_ms: u64) -> Option<u64> {
+        let window_ms = u64::try_from(self.duplicate_window.as_millis()).unwrap_or(u64::MAX);
+        (window_ms > 0).then(|| now_ms.saturating_sub(window_ms))
+    }
+
+    /// Reads the newest own records signed since `since` (at most [`MAX_DUPLICATE_SCAN`]) into
+    /// `recent`, once after a start.
+    fn load_recent(&self, recent: &mut recent::Recent, since: u64) -> Result<(), PublishError> {
+        let own = self.author.public();
+        if let Some((head, _)) = self.store.head(&own) {
+            for seq in (1..=head).rev().take(MAX_DUPLICATE_SCAN) {
+                let Some(bytes) = self
+                    .store
+                    .range(&own, seq, 1, usize::MAX)?
+                    .into_iter()
+                    .next()
+                else {
+                    break;
+                };
+                let record = self.read_stored(&bytes)?;
+                let p = record.payload();
+                if p.time < since {
+                    break;
+                }
+                let key = recent::key_of(&p.kind, p.tlp, &p.refs, &p.content, record.audience());
+                recent.insert(key, record.id(), p.time, since, usize::MAX);
             }
         }
-        Ok(None)
+        recent.set_loaded();
+        Ok(())
     }
 
     /// `draft` sealed to `recipients` as this node's record at `seq`.
