@@ -155,8 +155,9 @@ fn import(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
     if let Some(bar) = &bar {
         bar.finish_and_clear();
     }
-    // A feed lists all its events: one it no longer lists was deleted in MISP.
-    if let Some((source, present)) = feed {
+    // A feed lists all its events: one it no longer lists was deleted in MISP. An empty manifest is
+    // more likely a feed being rewritten than every event deleted: nothing is withdrawn then.
+    if let Some((source, present)) = feed.filter(|(_, present)| !present.is_empty()) {
         let answer: serde_json::Value = client.post_json(
             "/v1/misp/withdraw",
             &serde_json::json!({"source": source, "present": present}),
