@@ -130,6 +130,13 @@ fn pymisp_events_are_imported_once_updated_when_changed_and_reach_every_node() {
     assert_eq!(withdrawn_incident["current"]["revoked"], true);
     let view = ok(net.client(2).record(incident["id"].as_str().unwrap()));
     assert_eq!(view["view"]["tlp"], "green");
+    let labels = view["view"]["content"]["labels"].to_string();
+    for label in [
+        r#"misp-galaxy:threat-actor=\"Sofacy\""#,
+        r#"misp-galaxy:tool=\"X-Agent\""#,
+    ] {
+        assert!(labels.contains(label), "{label} not in {labels}");
+    }
     assert!(
         view["view"]["content"].to_string().contains("203.0.113.7"),
         "{view}"
