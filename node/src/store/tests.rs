@@ -748,6 +748,22 @@ fn the_indicator_index_finds_every_entry_of_a_value_and_is_rebuilt_at_open() {
     }
     // A deleted index is rebuilt from the log at open.
     std::fs::remove_dir_all(indicators::runs_dir(&config(dir.path()).path)).unwrap();
+    {
+        let store = Store::open(&config(dir.path())).unwrap();
+        expect(&store);
+    }
+    // Run files of another store (one deleted and rebuilt beside them) are not this store's: they
+    // go, and this store's log is indexed again.
+    let runs_dir = indicators::runs_dir(&config(dir.path()).path);
+    std::fs::remove_dir_all(&runs_dir).unwrap();
+    {
+        let mut stale = indicators::Runs::open(&runs_dir).unwrap();
+        stale.bind(b"another store").unwrap();
+        for index in 0..6 {
+            stale.add(index, &[indicators::digest("nothing.example")]);
+        }
+        stale.persist(6, true).unwrap();
+    }
     let store = Store::open(&config(dir.path())).unwrap();
     expect(&store);
 }

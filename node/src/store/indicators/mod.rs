@@ -100,10 +100,12 @@ impl Store {
     /// Indexes the log entries the run files do not cover (after a restart, or all of them for a
     /// new or deleted index), and writes them out.
     pub(super) fn catch_up_indicators(&self, size: u64) -> Result<(), StoreError> {
+        let id = self.store_id()?;
         let mut runs = self.runs();
         let io = |e: std::io::Error| {
             StoreError::Corrupt(format!("the indicator index cannot be written: {e}"))
         };
+        runs.bind(&id).map_err(io)?;
         runs.truncate(size).map_err(io)?;
         let from = runs.upto();
         if size - from > 100_000 {
@@ -120,6 +122,20 @@ impl Store {
             runs.persist(entry.index + 1, false).map_err(io)?;
         }
         Ok(())
+    }
+
+    /// A nonce naming this store, made when it is first opened: run files beside it carry it.
+    fn store_id(&self) -> Result<Vec<u8>, StoreError> {
+        const KEY: &[u8] = b"store-id";
+        if let Some(id) = self.meta.get(KEY).map_err(sled_err("read meta"))? {
+            return Ok(id.to_vec());
+        }
+        let id = format!("{}-{}", super::now_us(), std::process::id()).into_bytes();
+        self.meta
+            .insert(KEY, id.as_slice())
+            .map_err(sled_err("write meta"))?;
+        self.db.flush().map_err(sled_err("flush meta"))?;
+        Ok(id)
     }
 
     /// Log entries that may report the normalised observable `value`: clear records, and the sealed

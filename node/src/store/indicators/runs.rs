@@ -9,8 +9,9 @@
 //! - After each durable flush of the store, memory holding [`FLUSH_AT`] pairs or more is written as a
 //!   new run (sorted, to a temporary file, fsynced, renamed): a run only covers entries that are
 //!   durable in the log. More than [`MAX_RUNS`] runs are merged into one.
-//! - At open, runs that do not chain from 0, or whose header or size is wrong, are deleted; the log
-//!   entries the runs do not cover are indexed again from the log. The index is derived: deleting the
+//! - At open, runs that do not chain from 0, or whose header or size is wrong, or that were written for
+//!   another store (`store-id`, see [`Runs::bind`]), are deleted; the log entries the runs do not
+//!   cover are indexed again from the log. The index is derived: deleting the
 //!   directory rebuilds it.
 
 use std::collections::BinaryHeap;
@@ -89,6 +90,27 @@ impl Runs {
             covered,
             upto: covered,
         })
+    }
+
+    /// Ties the runs to the store `id` names (a nonce the store keeps in its `meta` tree): runs
+    /// written for another store (one deleted and rebuilt beside them, whose log may differ) are
+    /// deleted, to be rebuilt from this store's log.
+    pub(in crate::store) fn bind(&mut self, id: &[u8]) -> io::Result<()> {
+        let path = self.dir.join("store-id");
+        if fs::read(&path).is_ok_and(|held| held == id) {
+            return Ok(());
+        }
+        for run in self.runs.drain(..) {
+            fs::remove_file(&run.path)?;
+        }
+        self.mem.clear();
+        self.covered = 0;
+        self.upto = 0;
+        let tmp = path.with_extension("tmp");
+        fs::write(&tmp, id)?;
+        File::open(&tmp)?.sync_all()?;
+        fs::rename(&tmp, &path)?;
+        File::open(&self.dir)?.sync_all()
     }
 
     /// Every log entry below this is indexed (in a run or in memory).
