@@ -62,13 +62,8 @@ struct PullArgs {
     #[arg(long)]
     all: bool,
 
-    /// TLP of events without a `tlp:` tag.
-    #[arg(long, default_value = "amber", value_parser = ["clear", "green", "amber", "amber+strict"])]
-    tlp: String,
-
-    /// Seal TLP:RED and sharing-group events to these roster members; without it they are refused.
-    #[arg(long = "to", value_name = "MEMBER", value_delimiter = ',')]
-    to: Vec<String>,
+    #[command(flatten)]
+    map: MapArgs,
 
     /// Print a JSON report per poll instead of text.
     #[arg(long)]
@@ -80,6 +75,17 @@ struct ImportArgs {
     /// The file or feed directory.
     path: PathBuf,
 
+    #[command(flatten)]
+    map: MapArgs,
+
+    /// Print a JSON report instead of text.
+    #[arg(long)]
+    json: bool,
+}
+
+/// How events are mapped, for `import` and `pull` alike.
+#[derive(Debug, Args)]
+struct MapArgs {
     /// TLP of events without a `tlp:` tag.
     #[arg(long, default_value = "amber", value_parser = ["clear", "green", "amber", "amber+strict"])]
     tlp: String,
@@ -88,10 +94,15 @@ struct ImportArgs {
     /// without it such events are refused, never widened.
     #[arg(long = "to", value_name = "MEMBER", value_delimiter = ',')]
     to: Vec<String>,
+}
 
-    /// Print a JSON report instead of text.
-    #[arg(long)]
-    json: bool,
+impl MapArgs {
+    fn options(&self) -> anyhow::Result<MapOptions> {
+        Ok(MapOptions {
+            default_tlp: Tlp::from_str(&self.tlp).map_err(|e| UsageError(e.to_string()))?,
+            to: self.to.clone(),
+        })
+    }
 }
 
 pub(super) fn run(dir: &DataDir, args: &MispArgs) -> anyhow::Result<()> {
@@ -128,10 +139,7 @@ struct Report {
 }
 
 fn import(dir: &DataDir, args: &ImportArgs) -> anyhow::Result<()> {
-    let options = MapOptions {
-        default_tlp: Tlp::from_str(&args.tlp).map_err(|e| UsageError(e.to_string()))?,
-        to: args.to.clone(),
-    };
+    let options = args.map.options()?;
     let (files, feed) = files_of(&args.path)?;
     let client = Client::from_data_dir(dir)?;
     let mut report = Report::default();
@@ -418,10 +426,7 @@ fn write_cursor(dir: &DataDir, url: &str, newest: u64) -> anyhow::Result<()> {
 }
 
 fn pull(dir: &DataDir, args: &PullArgs) -> anyhow::Result<()> {
-    let options = MapOptions {
-        default_tlp: Tlp::from_str(&args.tlp).map_err(|e| UsageError(e.to_string()))?,
-        to: args.to.clone(),
-    };
+    let options = args.map.options()?;
     // Flags first, then config.toml's [misp] (its relative paths: to the data directory).
     let config = certnet_node::datadir::config::NodeConfig::load(&dir.config())?;
     let in_dir = |p: &Path| dir.root().join(p);

@@ -3,7 +3,7 @@
 //! organisation-only or sharing-group event, TLP:RED without recipients) refuses the whole event.
 
 use certnet_protocol::record::content::{
-    MAX_REFERENCES, MAX_SUMMARY, MAX_TITLE, MAX_TOKEN, MAX_TOKENS,
+    MAX_INDICATORS, MAX_REFERENCES, MAX_SUMMARY, MAX_TITLE, MAX_TOKEN, MAX_TOKENS,
 };
 use certnet_protocol::record::indicator::{check_indicator, is_url};
 use certnet_protocol::record::normalize::normalize;
@@ -13,9 +13,6 @@ use certnet_protocol::record::{
 use serde::{Deserialize, Serialize};
 
 use super::model::{Attribute, Event, MispSighting};
-
-/// Most indicators one incident holds (`MAX_INDICATORS`); an event with more is refused.
-use certnet_protocol::record::content::MAX_INDICATORS;
 
 /// How to map what an event does not say itself.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,7 +127,8 @@ pub fn map_event(event: &Event, options: &MapOptions) -> Result<Mapped, Refused>
     let mut labels: Vec<String> = Vec::new();
     for (i, tag) in event.tags.iter().enumerate() {
         match tlp_of(&tag.name) {
-            Some(Ok(t)) => tlp = Some(tlp.map_or(t, |old| tighter(old, t))),
+            // `Tlp` orders from least to most restrictive: the tightest tag wins.
+            Some(Ok(t)) => tlp = Some(tlp.map_or(t, |old| old.max(t))),
             Some(Err(())) => skipped.push(Skipped {
                 at: format!("Tag[{i}]"),
                 reason: format!("unknown TLP tag `{}`: ignored", tag.name),
@@ -349,7 +347,7 @@ impl Accumulator {
             .tags
             .iter()
             .find_map(|t| tlp_of(&t.name).and_then(Result::ok))
-            && tighter(t, event_tlp) != event_tlp
+            && t > event_tlp
         {
             skipped.push(Skipped {
                 at: at.to_owned(),
@@ -529,18 +527,6 @@ fn tlp_of(tag: &str) -> Option<Result<Tlp, ()>> {
         "red" => Ok(Tlp::Red),
         _ => Err(()),
     })
-}
-
-/// The tighter of two TLPs.
-fn tighter(a: Tlp, b: Tlp) -> Tlp {
-    let rank = |t: Tlp| match t {
-        Tlp::Clear => 0,
-        Tlp::Green => 1,
-        Tlp::Amber => 2,
-        Tlp::AmberStrict => 3,
-        Tlp::Red => 4,
-    };
-    if rank(a) >= rank(b) { a } else { b }
 }
 
 fn add_label(labels: &mut Vec<String>, skipped: &mut Vec<Skipped>, at: &str, name: &str) {
