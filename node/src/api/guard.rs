@@ -10,7 +10,7 @@ use axum::response::{IntoResponse as _, Response};
 
 use super::access::{AuthError, ConnInfo};
 use super::principal::Principal;
-use super::{ApiError, ApiState, taxii};
+use super::{ApiError, ApiState, console, taxii};
 
 /// The `Host` of a request: its URI authority (absolute-form) or its `Host` header, without port.
 fn host_of(request: &Request) -> Option<String> {
@@ -137,6 +137,14 @@ pub(super) async fn guard(
             }
             Err(busy) => return refusal(taxii, busy),
         }
+    } else if let Some(session) = console::is_console_path(request.uri().path())
+        .then(|| state.console.find(&headers))
+        .flatten()
+    {
+        // The console's cookie signs in `/ui/…` only: a session never becomes API access.
+        let principal = session.principal.clone();
+        request.extensions_mut().insert(session);
+        principal
     } else {
         match access.resolve(&HeaderMap::new(), conn.as_ref()) {
             Ok(p) => p,

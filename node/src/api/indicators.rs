@@ -28,9 +28,9 @@ const MAX_LIMIT: usize = 10_000;
 pub(super) struct LookupQuery {
     /// The value's type, when it cannot be told from the value.
     #[serde(rename = "type")]
-    kind: Option<String>,
+    pub(super) kind: Option<String>,
     /// Most index entries to read (the newest).
-    limit: Option<usize>,
+    pub(super) limit: Option<usize>,
 }
 
 pub(super) async fn lookup(

@@ -121,9 +121,9 @@ fn hexes(hashes: &[Hash]) -> Vec<String> {
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub(super) struct InclusionQuery {
-    id: Option<String>,
-    index: Option<u64>,
-    size: Option<u64>,
+    pub(super) id: Option<String>,
+    pub(super) index: Option<u64>,
+    pub(super) size: Option<u64>,
 }
 
 /// Which entry an inclusion proof is for.

@@ -36,10 +36,12 @@
 //! | `GET /metrics` | Prometheus (OpenMetrics) text |
 //! | `GET /v1/peers`, `POST /v1/peers/{peer}/block`, `.../unblock` | peers; operator bans ([`peers`]) |
 //! | `POST /v1/roster/reload` | reload roster.toml without a restart |
+//! | `/ui/…` | the analyst's console: HTML pages, signed in with a session cookie ([`console`]) |
 
 mod access;
 mod body;
 pub mod client;
+mod console;
 mod error;
 mod export;
 mod guard;
@@ -86,6 +88,7 @@ pub struct ApiState {
     access: Arc<AccessPolicy>,
     blocking: Arc<Semaphore>,
     live: Arc<Semaphore>,
+    console: Arc<console::Sessions>,
 }
 
 impl ApiState {
@@ -97,6 +100,7 @@ impl ApiState {
             access: Arc::new(access),
             blocking: Arc::new(Semaphore::new(limits::BLOCKING_PERMITS)),
             live: Arc::new(Semaphore::new(limits::MAX_LIVE_STREAMS)),
+            console: Arc::new(console::Sessions::default()),
         }
     }
 
@@ -209,6 +213,7 @@ fn routes() -> Vec<Route> {
     ];
     routes.extend(peers::routes());
     routes.extend(taxii::routes());
+    routes.extend(console::routes());
     routes
 }
 
@@ -232,6 +237,7 @@ pub fn router(state: ApiState) -> Router {
         .method_not_allowed_fallback(method_not_allowed)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
         .layer(middleware::from_fn_with_state(state.clone(), guard::guard))
+        .layer(middleware::from_fn(console::security_headers))
         .layer(middleware::from_fn(trace::request_span))
         .layer(middleware::from_fn_with_state(
             state.clone(),

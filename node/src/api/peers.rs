@@ -77,6 +77,13 @@ pub struct PeerJson {
     pub gossip_score: Option<f64>,
     /// Its recent sync offences (invalid records or protocol violations).
     pub offences: u32,
+    /// When it last answered a Heads request on this connection (a sync round), ms since the Unix
+    /// epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub last_heads_ms: Option<u64>,
+    /// The roster members' heads it reported then: `ed25519:…` author key → seq.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    pub heads: std::collections::BTreeMap<String, u64>,
 }
 
 /// `POST /v1/peers/{peer}/block` and `/unblock`.
@@ -103,6 +110,12 @@ pub struct RosterReloadResponse {
     pub disconnected: Vec<String>,
 }
 
+/// A wall-clock time as ms since the Unix epoch.
+fn epoch_ms(t: std::time::SystemTime) -> u64 {
+    t.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
 impl From<PeerInfo> for PeerJson {
     fn from(p: PeerInfo) -> Self {
         Self {
@@ -110,14 +123,17 @@ impl From<PeerInfo> for PeerJson {
             member: p.member.map(|m| m.to_string()),
             addrs: p.addrs.iter().map(ToString::to_string).collect(),
             direction: if p.outbound { "outbound" } else { "inbound" }.to_owned(),
-            connected_since_ms: p
-                .connected_since
-                .duration_since(UNIX_EPOCH)
-                .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX)),
+            connected_since_ms: epoch_ms(p.connected_since),
             ping_ms: p.ping.map(|d| d.as_secs_f64() * 1000.0),
             subscribed: p.subscribed,
             gossip_score: p.gossip_score,
             offences: p.offences,
+            last_heads_ms: p.last_heads.map(epoch_ms),
+            heads: p
+                .heads
+                .iter()
+                .map(|(author, seq)| (author.to_string(), *seq))
+                .collect(),
         }
     }
 }
@@ -141,10 +157,7 @@ impl From<PeersSnapshot> for PeersResponse {
                         _ => "never",
                     }
                     .to_owned(),
-                    last_seen_ms: m.last_seen.map(|t| {
-                        t.duration_since(std::time::UNIX_EPOCH)
-                            .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
-                    }),
+                    last_seen_ms: m.last_seen.map(epoch_ms),
                 })
                 .collect(),
         }
@@ -162,7 +175,7 @@ impl From<RosterChange> for RosterReloadResponse {
     }
 }
 
-async fn get_peers(
+pub(super) async fn get_peers(
     State(state): State<ApiState>,
     principal: Principal,
 ) -> Result<Json<PeersResponse>, ApiError> {
@@ -180,7 +193,7 @@ fn peer_param(path: Result<Path<String>, PathRejection>) -> Result<PeerId, ApiEr
     })
 }
 
-async fn block(
+pub(super) async fn block(
     State(state): State<ApiState>,
     principal: Principal,
     path: Result<Path<String>, PathRejection>,
@@ -195,7 +208,7 @@ async fn block(
     }))
 }
 
-async fn unblock(
+pub(super) async fn unblock(
     State(state): State<ApiState>,
     principal: Principal,
     path: Result<Path<String>, PathRejection>,

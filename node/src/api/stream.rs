@@ -8,12 +8,13 @@
 //! stops.
 
 use std::convert::Infallible;
+use std::sync::Arc;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use axum::response::{IntoResponse, Response};
-use certnet_protocol::record::Tlp;
+use certnet_protocol::record::{Record, Tlp};
 use futures::stream::{self, Stream};
 use serde::Deserialize;
 use tokio::sync::OwnedSemaphorePermit;
@@ -22,7 +23,13 @@ use super::limits::LIVE_KEEPALIVE;
 use super::principal::{Action, Principal};
 use super::records::{decode_stored, record_json};
 use super::{ApiError, ApiQuery, ApiState};
+use crate::services::NodeServices;
 use crate::store::BandSet;
+
+/// Turns one logged record the caller may read (its bands) into the event to send, or `None` to
+/// skip it: `(services, record, log index, added µs)`. The API sends JSON; the console HTML rows.
+pub(super) type Render =
+    Arc<dyn Fn(&NodeServices, &Record, u64, u64) -> Option<Event> + Send + Sync>;
 
 /// Most log entries read in one blocking step.
 const STEP: usize = 256;
@@ -39,6 +46,7 @@ pub(super) struct StreamQuery {
 struct Cursor {
     state: ApiState,
     readable: BandSet,
+    render: Render,
     next: u64,
     appended: tokio::sync::watch::Receiver<u64>,
     pending: std::collections::VecDeque<Event>,
@@ -55,27 +63,46 @@ pub(super) async fn live(
     if readable.is_empty() {
         principal.require(Action::Read(Tlp::Clear))?;
     }
+    let last_event = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok());
+    let from = last_event.map(|last| last.saturating_add(1)).or(query.from);
+    let render: Render = Arc::new(|services, record, index, added_us| {
+        let json = record_json(services, record, Some((index, added_us)));
+        let data = serde_json::to_string(&json).unwrap_or_default();
+        Some(
+            Event::default()
+                .event("record")
+                .id(index.to_string())
+                .data(data),
+        )
+    });
+    open(state, readable, from, render)
+}
+
+/// A live stream of the entries added to the log from `from` (default: from now on) in the
+/// `readable` bands, each as `render` makes it.
+pub(super) fn open(
+    state: ApiState,
+    readable: BandSet,
+    from: Option<u64>,
+    render: Render,
+) -> Result<Response, ApiError> {
     let permit = state.live.clone().try_acquire_owned().map_err(|_| {
         ApiError::busy(format!(
             "{} live streams are open already: retry later",
             super::limits::MAX_LIVE_STREAMS
         ))
     })?;
-    let last_event = headers
-        .get("last-event-id")
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok());
     let store = state.services.store().clone();
     let mut appended = store.subscribe();
     let size = *appended.borrow_and_update();
-    let next = match (last_event, query.from) {
-        (Some(last), _) => last.saturating_add(1),
-        (None, Some(from)) => from,
-        (None, None) => size,
-    };
+    let next = from.unwrap_or(size);
     let cursor = Cursor {
         state,
         readable,
+        render,
         next,
         appended,
         pending: std::collections::VecDeque::new(),
@@ -99,7 +126,7 @@ fn events(cursor: Cursor) -> impl Stream<Item = Result<Event, Infallible>> {
                 c.appended.changed().await.ok()?;
                 continue;
             }
-            let (events, next) = read_step(&c.state, c.readable, c.next).await?;
+            let (events, next) = read_step(&c.state, c.readable, &c.render, c.next).await?;
             c.next = next;
             c.pending.extend(events);
         }
@@ -108,8 +135,14 @@ fn events(cursor: Cursor) -> impl Stream<Item = Result<Event, Infallible>> {
 
 /// Reads up to [`STEP`] entries of the readable bands from `from`: their events, and where the next
 /// step starts. `None` if the store failed (the stream ends; the client reconnects and resumes).
-async fn read_step(state: &ApiState, readable: BandSet, from: u64) -> Option<(Vec<Event>, u64)> {
+async fn read_step(
+    state: &ApiState,
+    readable: BandSet,
+    render: &Render,
+    from: u64,
+) -> Option<(Vec<Event>, u64)> {
     let services = state.services.clone();
+    let render = render.clone();
     let result = state
         .blocking(move || -> Result<(Vec<Event>, u64), ApiError> {
             let store = services.store();
@@ -129,14 +162,7 @@ async fn read_step(state: &ApiState, readable: BandSet, from: u64) -> Option<(Ve
                 if !readable.contains(record.payload().tlp) {
                     continue;
                 }
-                let json = record_json(&services, &record, Some((index, entry.added_us)));
-                let data = serde_json::to_string(&json).unwrap_or_default();
-                events.push(
-                    Event::default()
-                        .event("record")
-                        .id(index.to_string())
-                        .data(data),
-                );
+                events.extend(render(&services, &record, index, entry.added_us));
             }
             Ok((events, next.max(from)))
         })

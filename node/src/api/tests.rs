@@ -1322,6 +1322,7 @@ fn store_and_clock_failures_are_503_with_a_reason() {
 }
 
 mod access;
+mod console;
 mod indicators;
 mod misp;
 mod taxii;

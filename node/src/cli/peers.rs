@@ -211,6 +211,8 @@ mod tests {
                 subscribed: true,
                 gossip_score: Some(10.0),
                 offences: 0,
+                last_heads_ms: None,
+                heads: Default::default(),
             }],
             blocked: vec!["12D3KooWbad".into()],
             members: vec![

@@ -4,6 +4,7 @@
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime};
 
+use certnet_protocol::keys::AuthorKey;
 use libp2p::{Multiaddr, PeerId};
 
 use super::limits::{BAN_BASE, BAN_MAX, BAN_OFFENCES};
@@ -22,6 +23,8 @@ pub(crate) struct Connected {
     pub(crate) listen: Vec<Multiaddr>,
     /// Last ping round trip.
     pub(crate) rtt: Option<Duration>,
+    /// Its last Heads answer: when, and the roster members' heads in it.
+    pub(crate) heads: Option<(SystemTime, Vec<(AuthorKey, u64)>)>,
 }
 
 /// When to try a member again.
@@ -62,6 +65,7 @@ impl PeerTable {
                 outbound,
                 listen: Vec::new(),
                 rtt: None,
+                heads: None,
             },
         );
     }
@@ -103,6 +107,14 @@ impl PeerTable {
     pub(crate) fn set_listen(&mut self, peer: &PeerId, addrs: Vec<Multiaddr>) {
         if let Some(c) = self.connected.get_mut(peer) {
             c.listen = addrs;
+        }
+    }
+
+    /// Records what `peer` answered to a Heads request (only roster members' heads: bounded by the
+    /// roster, whatever the peer sent).
+    pub(crate) fn set_heads(&mut self, peer: &PeerId, heads: Vec<(AuthorKey, u64)>) {
+        if let Some(c) = self.connected.get_mut(peer) {
+            c.heads = Some((SystemTime::now(), heads));
         }
     }
 

@@ -64,6 +64,11 @@ pub struct PeerInfo {
     pub gossip_score: Option<f64>,
     /// Its recent sync offences.
     pub offences: u32,
+    /// When it last answered a Heads request (the start of a sync round), if it did on this
+    /// connection.
+    pub last_heads: Option<SystemTime>,
+    /// The roster members' heads (author, seq) in that answer.
+    pub heads: Vec<(certnet_protocol::keys::AuthorKey, u64)>,
 }
 
 /// This node's view of the network.

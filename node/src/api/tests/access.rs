@@ -14,8 +14,8 @@ use crate::api::taxii::collection_id;
 use crate::datadir::config::{ApiConfig, Reach, TaxiiConfig, TaxiiConsumer, TaxiiCredential};
 use crate::stix::map::sdo_id;
 
-const SIEM: &str = "siem-token-aaaaaaaaaaaaaaaaaaaa";
-const OWN_SOC: &str = "own-soc-token-bbbbbbbbbbbbbbbbbb";
+pub(super) const SIEM: &str = "siem-token-aaaaaaaaaaaaaaaaaaaa";
+pub(super) const OWN_SOC: &str = "own-soc-token-bbbbbbbbbbbbbbbbbb";
 
 /// Title words that appear only in one record each: finding one in a body means that record leaked.
 const CLEAR_TITLE: &str = "Clear-Title-Kestrel";
@@ -23,7 +23,7 @@ const GREEN_TITLE: &str = "Green-Title-Heron";
 const AMBER_TITLE: &str = "Amber-Title-Osprey";
 const STRICT_TITLE: &str = "Strict-Title-Merlin";
 
-fn consumers() -> (ApiConfig, TaxiiConfig) {
+pub(super) fn consumers() -> (ApiConfig, TaxiiConfig) {
     let bearer = |t: &str| TaxiiCredential::Bearer {
         token_sha256: sha2::Sha256::digest(t.as_bytes()).into(),
     };
@@ -71,7 +71,9 @@ fn concrete_routes(amber: &RecordId, h: &Harness) -> Vec<(Method, String)> {
             .replace("{collection}", &collection_id(Tlp::Amber))
             .replace("{object}", &object)
             .replace("{status}", "x")
-            .replace("{*value}", "203.0.113.7");
+            .replace("{*value}", "203.0.113.7")
+            .replace("{action}", "block")
+            .replace("{file}", "console.css");
         assert!(!concrete.contains('{'), "unfilled parameter in {path}");
         for m in methods {
             out.push((m, concrete.clone()));
@@ -295,7 +297,7 @@ async fn each_caller_reads_its_bands_on_every_read_route() {
 }
 
 /// Reads a live stream's body until `stop` is in it or the time is up; returns what arrived.
-async fn read_stream(body: Body, stop: &str, within: Duration) -> String {
+pub(super) async fn read_stream(body: Body, stop: &str, within: Duration) -> String {
     let mut body = body;
     let mut text = String::new();
     let deadline = tokio::time::Instant::now() + within;

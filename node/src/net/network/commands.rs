@@ -94,6 +94,8 @@ impl Network {
                     subscribed: subscribed.contains(peer),
                     gossip_score: gossipsub.peer_score(peer),
                     offences: self.peers.offences(peer),
+                    last_heads: c.heads.as_ref().map(|(at, _)| *at),
+                    heads: c.heads.as_ref().map(|(_, h)| h.clone()).unwrap_or_default(),
                 }
             })
             .collect();

@@ -150,6 +150,14 @@ impl Network {
                 self.metrics.sync_request("heads", "ok");
                 drop(done.permit);
                 let roster = self.roster.get();
+                self.peers.set_heads(
+                    &peer,
+                    heads
+                        .iter()
+                        .filter(|h| roster.member_by_author(&h.author).is_some())
+                        .map(|h| (h.author, h.seq))
+                        .collect(),
+                );
                 // What it claims of this node's own feed is proven before it counts.
                 let claimed = heads.iter().find(|h| h.author == self.own).map(|h| h.seq);
                 let local = self.store.head(&self.own).map_or(0, |(s, _)| s);
