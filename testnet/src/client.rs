@@ -350,6 +350,61 @@ impl ApiClient {
         Ok((status, headers, written))
     }
 
+    /// Signs in to the node's console (`POST /ui/login`) with this client's token, as a browser's
+    /// form does; the session cookie's value.
+    pub fn console_session(&self) -> Result<String, ApiError> {
+        let path = "/ui/login";
+        let form = [("token", self.token.as_str())];
+        let response = self
+            .agent
+            .post(format!("{}{path}", self.base_url()))
+            .config()
+            .max_redirects(0)
+            .build()
+            .send_form(form)
+            .map_err(|source| self.unreachable("POST", path, source))?;
+        let status = response.status().as_u16();
+        let bad = |detail: String| ApiError::BadResponse {
+            method: "POST",
+            path: path.to_owned(),
+            status,
+            detail,
+        };
+        let cookie = response
+            .headers()
+            .get("set-cookie")
+            .and_then(|v| v.to_str().ok())
+            .ok_or_else(|| bad("no session cookie: the sign-in was refused".into()))?;
+        cookie
+            .split(';')
+            .next()
+            .and_then(|pair| pair.split_once('='))
+            .map(|(_, value)| value.to_owned())
+            .ok_or_else(|| bad(format!("a cookie that is not `name=value`: {cookie}")))
+    }
+
+    /// `GET path` as the console's browser sends it: the session cookie and no token, redirects not
+    /// followed; the status and the body.
+    pub fn console_get(&self, cookie: &str, path: &str) -> Result<(u16, Vec<u8>), ApiError> {
+        let mut response = self
+            .agent
+            .get(format!("{}{path}", self.base_url()))
+            .config()
+            .max_redirects(0)
+            .build()
+            .header("Cookie", format!("certnet_console={cookie}"))
+            .call()
+            .map_err(|source| self.unreachable("GET", path, source))?;
+        let status = response.status().as_u16();
+        let body = response
+            .body_mut()
+            .with_config()
+            .limit(MAX_TEXT_BODY)
+            .read_to_vec()
+            .map_err(|err| bad_body("GET", path, status, &err))?;
+        Ok((status, body))
+    }
+
     /// `GET /v1/log/checkpoint`: the latest signed checkpoint, as the node sends it.
     pub fn checkpoint(&self) -> Result<String, ApiError> {
         self.get_text("/v1/log/checkpoint")

@@ -105,6 +105,11 @@ pub fn run(config: &DemoConfig, say: Say<'_>) -> Result<(), DemoError> {
         "  every node is connected to the four others (mesh formed in {:.1} s)",
         took.as_secs_f64()
     ));
+    say(&format!(
+        "  watch it live in the console while the demo runs: {}/ui/ (sign in with the token in {})",
+        fed.client(0).base_url(),
+        fed.node(0).data_dir.join("api.token").display()
+    ));
 
     say("\nStep 2/7 — incidents from three CERTs.\n\
          CERT-01 reports a phishing wave, CERT-02 a ransomware attack on a hospital, CERT-03 a \

@@ -40,6 +40,11 @@ fn demo_runs_through_every_step_and_cleans_up() {
         out.stdout
     );
     assert!(out.stdout.contains("OK: 7 entries"), "{}", out.stdout);
+    assert!(
+        out.stdout.contains("/ui/ (sign in with the token in"),
+        "{}",
+        out.stdout
+    );
     assert!(out.stdout.contains("→ exit 1"), "{}", out.stdout);
     // Success removes the work directory, nodes and all.
     assert!(!work.exists(), "{} left behind", work.display());

@@ -5,6 +5,7 @@
 #![allow(clippy::unwrap_used)]
 
 mod bench;
+mod console;
 mod day_one;
 mod federation;
 mod hostile;
@@ -12,6 +13,7 @@ mod hostile_member;
 mod misp;
 mod sealed;
 mod util;
+mod webdriver;
 
 use std::collections::BTreeSet;
 use std::net::IpAddr;
@@ -118,6 +120,11 @@ fn cli_up_then_down_leaves_no_process_behind() {
     for header in ["NAME", "PEER ID", "API", "DATA DIR"] {
         assert!(up.stdout.contains(header), "{}", up.stdout);
     }
+    assert!(
+        up.stdout.contains("Console: http://127.0.0.1:"),
+        "{}",
+        up.stdout
+    );
 
     let state = dir.state();
     let nodes = state["nodes"].as_array().unwrap();

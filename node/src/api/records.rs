@@ -238,7 +238,7 @@ impl Filter {
     }
 
     /// The bands whose entries may match.
-    fn bands(&self) -> BandSet {
+    pub(super) fn bands(&self) -> BandSet {
         match self.tlp {
             Some(t) if self.readable.contains(t) => BandSet::one(t),
             Some(_) => BandSet::NONE,

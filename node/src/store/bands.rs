@@ -294,6 +294,50 @@ impl Store {
         .take_while(move |item| item.as_ref().map_or(true, |i| *i < size))
     }
 
+    /// Log indexes below `before` whose entries are tagged with any band of `bands`, newest first,
+    /// each once (the console's feed pages back through a band without reading the others).
+    pub fn band_entries_rev(
+        &self,
+        bands: BandSet,
+        before: u64,
+    ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+        let before = before.min(self.log_size());
+        let mut heads: Vec<BandIter<'_>> = bands
+            .iter()
+            .map(|tlp| {
+                let band = band_byte(tlp);
+                let iter = self
+                    .bands
+                    .range(&band_key(band, 0), &band_key(band, before))
+                    .rev()
+                    .map(|item| {
+                        let (k, _) = item.map_err(sled_err("read band index"))?;
+                        u64_be(&k[1..]).ok_or_else(|| StoreError::Corrupt("bad band key".into()))
+                    });
+                let boxed: Box<dyn Iterator<Item = Result<u64, StoreError>> + '_> = Box::new(iter);
+                boxed.peekable()
+            })
+            .collect();
+        std::iter::from_fn(move || {
+            // The largest next index among the bands; equal ones are consumed together.
+            let mut max: Option<u64> = None;
+            for head in heads.iter_mut() {
+                match head.peek() {
+                    Some(Err(_)) => return head.next(),
+                    Some(Ok(i)) => max = Some(max.map_or(*i, |m| m.max(*i))),
+                    None => {}
+                }
+            }
+            let max = max?;
+            for head in heads.iter_mut() {
+                if matches!(head.peek(), Some(Ok(i)) if *i == max) {
+                    head.next();
+                }
+            }
+            Some(Ok(max))
+        })
+    }
+
     /// The log index of `author`'s first entry whose own TLP is `tlp`, if any.
     pub fn first_in_band(&self, tlp: Tlp, author: &AuthorKey) -> Result<Option<u64>, StoreError> {
         let v = self

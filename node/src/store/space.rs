@@ -52,6 +52,17 @@ impl Space {
             .map(|item| item.map(|(k, v)| (IVec::from(&k[1..]), v)))
     }
 
+    /// Entries with `from` ≤ key < `to`, within this space.
+    pub(super) fn range(
+        &self,
+        from: &[u8],
+        to: &[u8],
+    ) -> impl DoubleEndedIterator<Item = sled::Result<(IVec, IVec)>> + use<> {
+        self.tree
+            .range(self.key(from)..self.key(to))
+            .map(|item| item.map(|(k, v)| (IVec::from(&k[1..]), v)))
+    }
+
     /// Applies a batch built with [`Space::key`] keys (atomic, like any batch on the main tree).
     pub(super) fn apply(&self, batch: sled::Batch) -> sled::Result<()> {
         self.tree.apply_batch(batch)

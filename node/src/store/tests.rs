@@ -475,6 +475,20 @@ fn the_band_index_lists_each_band_and_where_authors_enter_it() {
         assert_eq!(list(BandSet::of([Tlp::Clear, Tlp::Amber]), 0), [0, 1, 2, 3]);
         assert_eq!(list(BandSet::of([Tlp::Clear, Tlp::Amber]), 2), [2, 3]);
         assert!(list(BandSet::one(Tlp::AmberStrict), 0).is_empty());
+        // Newest first, below a bound (the console's feed).
+        let back = |bands: BandSet, before: u64| -> Vec<u64> {
+            store
+                .band_entries_rev(bands, before)
+                .map(Result::unwrap)
+                .collect()
+        };
+        assert_eq!(
+            back(BandSet::of([Tlp::Clear, Tlp::Amber]), 99),
+            [3, 2, 1, 0]
+        );
+        assert_eq!(back(BandSet::one(Tlp::Green), 4), [3]);
+        assert_eq!(back(BandSet::of([Tlp::Clear, Tlp::Green]), 3), [2, 1]);
+        assert!(back(BandSet::one(Tlp::AmberStrict), 5).is_empty());
         assert_eq!(
             store.first_in_band(Tlp::Clear, &a.public()).unwrap(),
             Some(2)

@@ -26,6 +26,8 @@ const PAGE_RATIO_TARGET: f64 = 2.0;
 const SPARSE_TARGET_MS: f64 = 50.0;
 /// Timed repetitions of each poll.
 const REPEAT: usize = 5;
+/// The console's first feed page target (ms).
+const FEED_TARGET_MS: f64 = 200.0;
 /// TAXII's media type.
 const TAXII: &str = "application/taxii+json;version=2.1";
 
@@ -289,15 +291,85 @@ pub(super) fn run(config: &BenchConfig, progress: Progress<'_>) -> Result<Report
         format!("{sparse_ms:.1} ms"),
         sparse_ms < SPARSE_TARGET_MS,
     );
+    console(&node, &mut report, &mut *progress)?;
     fed.down()?;
     report.note(
         "method: M incidents pre-signed by roster members that run no node (one in M/10 TLP:CLEAR, the \
          rest TLP:AMBER) imported with `certnet import`; then, through the node's HTTP API with its \
          token: GET /v1/stix?tlp=amber and GET /v1/export streamed to /dev/null (peak RSS is the \
          node's VmHWM after each), and TAXII polls of the AMBER collection (first page; last page \
-         by added_after of the 200th-last entry) and of the CLEAR collection, each the median of 5",
+         by added_after of the 200th-last entry) and of the CLEAR collection, each the median of 5; \
+         the console signed in with the token (a session cookie, as a browser) and its pages \
+         fetched whole, each the median of 5",
     );
     Ok(report)
+}
+
+/// The console's pages on the same log: the feed's first page, a filtered page, a record page
+/// with its verified inclusion proof, the activity charts.
+fn console(
+    node: &crate::client::ApiClient,
+    report: &mut Report,
+    progress: Progress<'_>,
+) -> Result<(), BenchError> {
+    let cookie = node.console_session().map_err(api_error)?;
+    let fetch = |path: &str| -> Result<Vec<u8>, BenchError> {
+        let (status, body) = node.console_get(&cookie, path).map_err(api_error)?;
+        if status == 200 {
+            Ok(body)
+        } else {
+            Err(BenchError::Node(format!("GET {path} answered {status}")))
+        }
+    };
+    progress("console: the feed's first page (50 newest rows)");
+    let (feed_ms, feed) = median_ms(|| fetch("/ui/"))?;
+    let rows = String::from_utf8_lossy(&feed)
+        .matches(" data-id=\"")
+        .count();
+    report.figure(
+        "console_feed_ms",
+        &format!("console feed, first page ({rows} rows)"),
+        feed_ms,
+        "ms",
+    );
+    report.target(
+        "console feed first page",
+        &format!("< {FEED_TARGET_MS} ms"),
+        format!("{feed_ms:.1} ms"),
+        feed_ms < FEED_TARGET_MS,
+    );
+    progress("console: the feed filtered to TLP:CLEAR (sparse: pages scan at most 20,000 entries)");
+    let (sparse_ms, _) = median_ms(|| fetch("/ui/?tlp=clear"))?;
+    report.figure(
+        "console_sparse_ms",
+        "console feed, TLP:CLEAR filter (one scan step)",
+        sparse_ms,
+        "ms",
+    );
+    let html = String::from_utf8_lossy(&feed).into_owned();
+    let id = html
+        .split(" data-id=\"")
+        .nth(1)
+        .and_then(|rest| rest.get(..64))
+        .ok_or_else(|| BenchError::Node("the feed page lists no record".into()))?
+        .to_owned();
+    progress("console: a record page (its inclusion proof verified by the node)");
+    let (record_ms, page) = median_ms(|| fetch(&format!("/ui/records/{id}")))?;
+    if !String::from_utf8_lossy(&page).contains("Inclusion proof verified") {
+        return Err(BenchError::Node(
+            "the record page did not verify an inclusion proof".into(),
+        ));
+    }
+    report.figure("console_record_ms", "console record page", record_ms, "ms");
+    progress("console: the activity charts (reads up to 20,000 entries)");
+    let (activity_ms, _) = median_ms(|| fetch("/ui/activity"))?;
+    report.figure(
+        "console_activity_ms",
+        "console activity charts",
+        activity_ms,
+        "ms",
+    );
+    Ok(())
 }
 
 #[cfg(test)]

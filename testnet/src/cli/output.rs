@@ -79,6 +79,13 @@ pub(super) fn print_up(fed: &Federation, mesh: Mesh) {
             fed.network()
         )),
     }
+    if let Some(first) = fed.nodes().first() {
+        emit(&format!(
+            "Console: {}/ui/ (every node serves one at /ui/ on its API); sign in with the token in {}",
+            fed.client(0).base_url(),
+            first.data_dir.join("api.token").display()
+        ));
+    }
     let dir = fed.dir().display();
     emit(&format!(
         "Logs: {dir}/logs/. Stop everything with: certnet-testnet down --dir {dir}"

@@ -16,8 +16,9 @@ use crate::services::NodeServices;
 const DAY_MS: u64 = 86_400_000;
 /// Days the bar chart shows.
 const DAYS: u64 = 30;
-/// Most log entries the page reads (newest first).
-const MAX_ENTRIES: u64 = 50_000;
+/// Most log entries the page reads (newest first): each costs a store read and a decode (about
+/// 80 µs on a 100k-record log, BENCHMARKS.md), so the page answers in under 2 s.
+const MAX_ENTRIES: u64 = 20_000;
 /// Points the latency scatter shows (the newest arrivals from other members).
 const MAX_POINTS: usize = 2_000;
 /// Colours (classes `c0`… in console.css) cycle past this many authors.

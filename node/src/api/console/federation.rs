@@ -114,11 +114,16 @@ pub(super) async fn page(State(state): State<ApiState>, signed: Signed) -> Respo
                 }
                 section {
                     h2 { "Heads: who is behind" }
-                    p.hint { "Each author's highest seq held with a complete chain: this node's, and each connected peer's as its last Heads answer reported it. A lower number is behind." }
+                    p.hint { "Each author's highest seq held with a complete chain: this node's, and each connected peer's as its last Heads answer reported it (peers answer when they connect and at every sync round). A lower number is behind; – is none." }
                     table.heads id="heads" {
                         thead { tr {
                             th { "Author" } th { "This node" }
-                            @for x in &p.peers { th { (x.member.as_deref().unwrap_or("?")) } }
+                            @for x in &p.peers { th {
+                                (x.member.as_deref().unwrap_or("?"))
+                                @if let Some(t) = x.last_heads_ms {
+                                    br; span.hint { "as of " (duration_ms(i64::try_from(now.saturating_sub(t)).unwrap_or(i64::MAX))) " ago" }
+                                }
+                            } }
                         } }
                         tbody { @for a in &authors {
                             @let best = p.peers.iter().filter_map(|x| x.heads.get(&a.key).copied()).chain(a.ours).max();

@@ -21,6 +21,7 @@ use super::super::wire::RecordJson;
 use super::super::{ApiError, ApiQuery, ApiState, stream};
 use super::{Signed, duration_ms, error_page, layout, may_see_sealed, time, tlp_badge};
 use crate::services::NodeServices;
+use crate::store::{BandSet, StoreError};
 
 /// Rows on one page.
 pub(crate) const PAGE_ROWS: usize = 50;
@@ -52,6 +53,9 @@ pub(crate) struct FeedQuery {
     until: String,
     /// Log index to page back from (exclusive).
     before: Option<u64>,
+    /// For the live stream: the log size when the page was read (rows from there on are sent, so
+    /// none added between the page and the stream's start is missed).
+    from: Option<u64>,
 }
 
 impl FeedQuery {
@@ -196,6 +200,8 @@ pub(crate) struct FeedPage {
     pub(crate) older: Option<u64>,
     /// Authors frozen for equivocation.
     pub(crate) frozen: HashSet<String>,
+    /// The log's size when the page was read.
+    pub(crate) size: u64,
 }
 
 /// The newest entries before `before` that the selection shows, at most [`PAGE_ROWS`], looking at
@@ -212,19 +218,28 @@ pub(crate) fn newest(
         .into_iter()
         .map(|(a, _)| a.to_string())
         .collect();
-    if let Some(value) = &sel.indicator {
-        return by_indicator(services, principal, sel, value, frozen);
-    }
     let size = store.log_size();
-    let mut index = before.unwrap_or(size).min(size);
+    if let Some(value) = &sel.indicator {
+        return by_indicator(services, principal, sel, value, frozen, size);
+    }
+    let start = before.unwrap_or(u64::MAX).min(size);
+    // A filter on bands pages back through the band index, never reading other bands' entries.
+    let bands = sel.filter.bands();
+    let indexes: Box<dyn Iterator<Item = Result<u64, StoreError>> + '_> = if bands == BandSet::ALL {
+        Box::new((0..start).rev().map(Ok))
+    } else {
+        Box::new(store.band_entries_rev(bands, start))
+    };
     let mut rows = Vec::new();
-    let mut scanned = 0u64;
-    while index > 0 && rows.len() < PAGE_ROWS {
-        if scanned == MAX_SCAN {
+    let mut last = start;
+    let mut older = None;
+    for (scanned, index) in (0..).zip(indexes) {
+        if rows.len() == PAGE_ROWS || scanned == MAX_SCAN {
+            older = Some(last);
             break;
         }
-        index -= 1;
-        scanned += 1;
+        let index = index?;
+        last = index;
         let Some(entry) = store.entry(index)? else {
             continue;
         };
@@ -235,8 +250,9 @@ pub(crate) fn newest(
     }
     Ok(FeedPage {
         rows,
-        older: (index > 0).then_some(index),
+        older: older.filter(|o| *o > 0),
         frozen,
+        size,
     })
 }
 
@@ -246,6 +262,7 @@ fn by_indicator(
     sel: &Selection,
     value: &str,
     frozen: HashSet<String>,
+    size: u64,
 ) -> Result<FeedPage, ApiError> {
     let wanted = super::super::indicators::parse(value, None)?;
     let visible =
@@ -269,6 +286,7 @@ fn by_indicator(
         rows,
         older: None,
         frozen,
+        size,
     })
 }
 
@@ -301,7 +319,11 @@ pub(super) async fn page(
     };
     let live = query.before.is_none() && query.indicator.trim().is_empty();
     let filters = query.filters_query();
-    let stream_url = format!("/ui/stream?{filters}");
+    let stream_url = if filters.is_empty() {
+        format!("/ui/stream?from={}", feed.size)
+    } else {
+        format!("/ui/stream?{filters}&from={}", feed.size)
+    };
     let body = html! {
         h1 { "Feed" }
         form.filters method="get" action="/ui/" {
@@ -382,13 +404,12 @@ pub(crate) fn row(r: &RecordJson, frozen: &HashSet<String>) -> Markup {
     let arrived = r.added_us.map(|us| {
         i64::try_from(us / 1000).unwrap_or(i64::MAX) - i64::try_from(r.time).unwrap_or(0)
     });
-    let class = if revoked { "revoked" } else { "" };
     let tlp = r
         .current
         .as_ref()
         .map_or(r.tlp.as_str(), |c| c.tlp.as_str());
     html! {
-        tr class=(class) data-id=(r.id) data-index=[r.index] {
+        tr data-id=(r.id) data-index=[r.index] class=[revoked.then_some("revoked")] {
             td { (tlp_badge(tlp)) @if r.sealed { " " span.sealed title="sealed to named recipients" { "sealed" } } }
             td.author { (r.author_name.as_deref().unwrap_or(&r.author)) }
             td.kind { (r.kind) }
@@ -414,8 +435,16 @@ pub(crate) fn row(r: &RecordJson, frozen: &HashSet<String>) -> Markup {
 pub(super) async fn stream(
     State(state): State<ApiState>,
     signed: Signed,
+    headers: axum::http::HeaderMap,
     ApiQuery(query): ApiQuery<FeedQuery>,
 ) -> Response {
+    // A reconnecting EventSource resumes after the last row it got.
+    let from = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .map(|last| last.saturating_add(1))
+        .or(query.from);
     let principal = signed.principal().clone();
     let sel = match Selection::parse(&state.services, &principal, &query) {
         Ok(s) => Arc::new(s),
@@ -438,7 +467,7 @@ pub(super) async fn stream(
                 .data(markup.into_string()),
         )
     });
-    match stream::open(state, readable, None, render) {
+    match stream::open(state, readable, from, render) {
         Ok(r) => r,
         Err(e) => e.into_response(),
     }

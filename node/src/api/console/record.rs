@@ -256,27 +256,42 @@ fn inclusion_markup(inclusion: &Inclusion, signed: &Signed, id: &str) -> Markup 
     }
 }
 
-/// Content as a definition list; nested values as compact JSON.
+/// Fields shown first, in this order; the rest follow alphabetically.
+const FIRST: [&str; 6] = ["title", "value", "type", "summary", "severity", "status"];
+
+/// Content as a definition list: text as text, lists joined, observables as `type value`, times
+/// as UTC, anything else as compact JSON.
 pub(crate) fn content(value: &Value) -> Markup {
-    match value {
-        Value::Object(map) if !map.is_empty() => html! {
-            dl.content {
-                @for (k, v) in map {
-                    dt { (k) }
-                    dd { @match v {
-                        Value::String(s) => (s),
-                        Value::Array(items) if items.iter().all(Value::is_string) => {
-                            (items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+    let Value::Object(map) = value else {
+        return html! { p { "No readable content." } };
+    };
+    if map.is_empty() {
+        return html! { p { "No readable content." } };
+    }
+    let mut keys: Vec<&String> = map.keys().collect();
+    keys.sort_by_key(|k| (FIRST.iter().position(|f| f == k).unwrap_or(FIRST.len()), *k));
+    html! {
+        dl.content {
+            @for k in keys {
+                @let v = &map[k];
+                dt { (k) }
+                dd { @match v {
+                    Value::String(s) => (s),
+                    Value::Array(items) if items.iter().all(Value::is_string) => {
+                        (items.iter().filter_map(Value::as_str).collect::<Vec<_>>().join(", "))
+                    }
+                    Value::Array(items) if items.iter().all(|i| i.get("value").is_some()) => {
+                        @for i in items {
+                            span.observable { span.kind { (i["type"].as_str().unwrap_or("")) } " " code { (i["value"].as_str().unwrap_or("")) } } " "
                         }
-                        Value::Number(n) if k.ends_with("_seen") || k.starts_with("valid_") => {
-                            (n.as_u64().map(time).unwrap_or_else(|| html! { (n) }))
-                        }
-                        other => code { (other.to_string()) },
-                    } }
-                }
+                    }
+                    Value::Number(n) if k.ends_with("_seen") || k.starts_with("valid_") => {
+                        (n.as_u64().map(time).unwrap_or_else(|| html! { (n) }))
+                    }
+                    other => code { (other.to_string()) },
+                } }
             }
-        },
-        _ => html! { p { "No readable content." } },
+        }
     }
 }
 

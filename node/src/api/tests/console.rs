@@ -359,7 +359,7 @@ async fn the_feed_filters_and_pages_newest_first() {
     assert!(!first.contains("Feed-Item-009"), "one page of 50");
     assert!(first.contains("id=\"older\""));
     assert!(
-        first.contains("data-stream=\"/ui/stream?\""),
+        first.contains("data-stream=\"/ui/stream?from=60\""),
         "the first page is live"
     );
     let older = text(&h.send(page("/ui/?before=10", Some(&cookie))).await);
@@ -370,6 +370,20 @@ async fn the_feed_filters_and_pages_newest_first() {
             .await,
     );
     assert!(green.contains("Feed-Item-058") && !green.contains("Feed-Item-059"));
+    // A band filter pages back through the band index: every AMBER row (odd items), newest first.
+    let amber = text(&h.send(page("/ui/?tlp=amber", Some(&cookie))).await);
+    assert_eq!(amber.matches(" data-id=\"").count(), 30);
+    assert!(amber.find("Feed-Item-059").unwrap() < amber.find("Feed-Item-001").unwrap());
+    assert!(!amber.contains("Feed-Item-058") && !amber.contains("id=\"older\""));
+    let amber_older = text(
+        &h.send(page("/ui/?tlp=amber&before=11", Some(&cookie)))
+            .await,
+    );
+    assert_eq!(
+        amber_older.matches(" data-id=\"").count(),
+        5,
+        "{amber_older}"
+    );
     let bad = h.send(page("/ui/?since=yesterday", Some(&cookie))).await;
     assert_eq!(bad.status, StatusCode::BAD_REQUEST);
     assert!(text(&bad).contains("YYYY-MM-DD"));
@@ -378,6 +392,28 @@ async fn the_feed_filters_and_pages_newest_first() {
             .await,
     );
     assert!(by_value.contains("Feed-Item-000"));
+    // The stream starts where the page ended (rows added in between are not missed), and a
+    // reconnecting browser resumes after the last row it got.
+    let resumed = h
+        .router
+        .clone()
+        .oneshot(page("/ui/stream?from=58", Some(&cookie)));
+    let body = resumed.await.unwrap().into_body();
+    let seen = read_stream(body, "Feed-Item-059", Duration::from_secs(10)).await;
+    assert!(
+        seen.contains("Feed-Item-058") && seen.contains("id: 59"),
+        "{seen}"
+    );
+    let mut again = page("/ui/stream?from=0", Some(&cookie));
+    again
+        .headers_mut()
+        .insert("last-event-id", "58".parse().unwrap());
+    let body = h.router.clone().oneshot(again).await.unwrap().into_body();
+    let seen = read_stream(body, "Feed-Item-059", Duration::from_secs(10)).await;
+    assert!(
+        !seen.contains("Feed-Item-058") && seen.contains("Feed-Item-059"),
+        "{seen}"
+    );
     let search = text(
         &h.send(page("/ui/indicators?value=203.0.113.7", Some(&cookie)))
             .await,
