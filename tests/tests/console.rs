@@ -177,6 +177,20 @@ fn the_console_in_a_real_browser() {
     let who = b.text(&b.find("table.reporters"));
     assert!(who.contains("CERT-01") && who.contains("CERT-02"), "{who}");
 
+    // Sealed to a named partner: TLP:RED without recipients is refused beside them; with one ticked
+    // it is sealed to it.
+    b.goto(&format!("{base}/ui/publish?kind=incident"));
+    b.click(&b.find("select[name=tlp] option[value=red]"));
+    b.fill(&b.find("input[name=title]"), "Sealed for CERT-02");
+    b.fill(&b.find("textarea[name=summary]"), "Need to know only.");
+    b.click(&b.find("#publish"));
+    let error = b.text(&b.wait_for("#error-to", LIVE));
+    assert!(error.to_lowercase().contains("red"), "{error}");
+    b.click(&b.find("input[name=to][value=CERT-02]"));
+    b.click(&b.find("#publish"));
+    let banner = b.text(&b.wait_for("p.banner.sealed", LIVE));
+    assert!(banner.contains("CERT-02"), "{banner}");
+
     // The feed, for the README.
     b.goto(&format!("{base}/ui/"));
     b.wait_for("#live.on", LIVE);
@@ -197,6 +211,17 @@ fn the_console_in_a_real_browser() {
     assert!(
         alert.contains("CERT-EVIL") && alert.contains("seq 1"),
         "{alert}"
+    );
+
+    // The operator blocks a member from the federation page, then unblocks it.
+    let row = "tr[data-member=\"CERT-02\"]";
+    b.click(&b.find(&format!("{row} button")));
+    b.wait_for(&format!("{row} .state.blocked"), LIVE);
+    b.click(&b.find("ul.blocked button"));
+    reload_until(
+        &b,
+        &format!("{base}/ui/federation"),
+        &format!("{row} .state.connected"),
     );
 
     // A consumer limited to CLEAR/GREEN: an AMBER record never reaches its page, live or not.

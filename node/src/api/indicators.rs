@@ -82,8 +82,7 @@ pub(super) fn parse(value: &str, kind: Option<&str>) -> Result<IndicatorValue, A
 /// Whether the caller may see `record` (as this node reads it): its band, and sealed records only
 /// for the operator (its own organisation).
 fn may_see(principal: &Principal, record: &Record) -> bool {
-    principal.may_read(record.payload().tlp)
-        && (record.audience().is_none() || matches!(principal, Principal::Operator))
+    principal.may_read_record(record)
 }
 
 fn render(

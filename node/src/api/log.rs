@@ -253,7 +253,7 @@ pub(super) async fn forks(
                 if !proof
                     .records()
                     .iter()
-                    .all(|r| principal.may_read(r.payload().tlp))
+                    .all(|r| principal.may_read_record(r.record()))
                 {
                     continue;
                 }

@@ -4,16 +4,18 @@
 //! | principal | reads | writes |
 //! |---|---|---|
 //! | operator (the node's API token) | every band, status, metrics, log, peers, the audit export | all |
-//! | consumer (`[[taxii.consumers]]`) | its bands (AMBER+STRICT only if `own_organisation`), status, log proofs | none |
+//! | consumer (`[[taxii.consumers]]`) | its bands (AMBER+STRICT only if `own_organisation`), never sealed records; status, log proofs | none |
 //! | anonymous | TLP:CLEAR, status and metrics, each only from where `[api]` allows it | none |
 //!
-//! RED is read only by the operator (sealed records, a later issue, decide per recipient).
+//! Sealed records (addressed to named members, PROTOCOL.md §20), RED among them, are read only by the
+//! operator, this CERT itself: on every route, in STIX and TAXII, in the live stream and the console,
+//! whatever a consumer's bands ([`Principal::may_read_record`]).
 
 use std::sync::Arc;
 
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use certnet_protocol::record::Tlp;
+use certnet_protocol::record::{Kind, Record, Tlp};
 
 use super::ApiError;
 use crate::store::BandSet;
@@ -98,6 +100,18 @@ impl Principal {
         self.may(Action::Read(tlp)).is_ok()
     }
 
+    /// Whether sealed records may be shown to this principal: only to the operator (a sealed record
+    /// is need-to-know between named members; a consumer may be another organisation's tool).
+    pub fn may_read_sealed(&self) -> bool {
+        matches!(self, Principal::Operator)
+    }
+
+    /// Whether `record`, as this node reads it (opened if sealed to it), may be shown: its band, and
+    /// if it is sealed, only to the operator.
+    pub fn may_read_record(&self, record: &Record) -> bool {
+        self.may_read(record.payload().tlp) && (!is_sealed(record) || self.may_read_sealed())
+    }
+
     /// Every band this principal may read.
     pub fn readable(&self) -> BandSet {
         BandSet::of(
@@ -152,6 +166,11 @@ impl Principal {
     pub fn require(&self, action: Action) -> Result<(), ApiError> {
         self.may(action).map_err(|d| denied(d, action))
     }
+}
+
+/// Whether a record is sealed: addressed to named members (opened here or not).
+pub(crate) fn is_sealed(record: &Record) -> bool {
+    record.audience().is_some() || record.payload().kind == Kind::Sealed
 }
 
 /// The API error for a refusal.

@@ -225,6 +225,8 @@ pub(super) struct Filter {
     pub(super) readable: BandSet,
     /// List revoked records too.
     pub(super) include_revoked: bool,
+    /// List sealed records too (only the operator may: [`Principal::may_read_sealed`]).
+    pub(super) sealed: bool,
 }
 
 impl Filter {
@@ -235,6 +237,11 @@ impl Filter {
             && self.tlp.is_none_or(|t| t == p.tlp)
             && self.since.is_none_or(|s| p.time >= s)
             && self.until.is_none_or(|u| p.time <= u)
+    }
+
+    /// Whether a record as this node reads it passes: [`Filter::matches`], and sealed only if allowed.
+    pub(super) fn shows(&self, record: &Record) -> bool {
+        self.matches(record.payload()) && (self.sealed || !super::principal::is_sealed(record))
     }
 
     /// The bands whose entries may match.
@@ -301,6 +308,7 @@ pub(super) async fn list(
         until: query.until,
         readable,
         include_revoked: query.include_revoked,
+        sealed: principal.may_read_sealed(),
     };
     let cursor = query.cursor.unwrap_or(0);
     let services = state.services.clone();
@@ -343,7 +351,7 @@ fn scan(
             break;
         }
         let record = services.present(decode_stored(&entry.bytes)?);
-        if filter.matches(record.payload()) {
+        if filter.shows(&record) {
             let current = current(services, &record, filter.readable)?;
             if !filter.include_revoked && current.as_ref().is_some_and(|c| c.revoked) {
                 continue;
@@ -584,7 +592,7 @@ fn readable_bytes(
 ) -> Result<Vec<u8>, ApiError> {
     let bytes = services.store().get(id)?.ok_or_else(|| no_record(id))?;
     let record = decode_stored(&bytes)?;
-    if principal.may_read(record.payload().tlp) {
+    if principal.may_read_record(&record) {
         Ok(bytes)
     } else if principal.is_anonymous() && principal.readable().is_empty() {
         Err(principal
@@ -625,7 +633,7 @@ fn view(
         };
         // Records of bands the caller may not read are left out of the history; a withdrawal's
         // reason is shown only if its revoke is readable.
-        if !principal.may_read(referrer.payload().tlp) {
+        if !principal.may_read_record(referrer) {
             revoke_hidden |= matches!(entry.effect, Effect::Revoked);
             continue;
         }
@@ -737,6 +745,7 @@ mod tests {
             until: None,
             readable: BandSet::ALL,
             include_revoked: false,
+            sealed: true,
         };
         let first = scan(&services, &late, 0, 10, 3).unwrap();
         assert!(first.records.is_empty());

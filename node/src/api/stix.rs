@@ -71,12 +71,12 @@ fn readable_objects(
     id: &RecordId,
 ) -> Result<Option<Vec<Value>>, ApiError> {
     let roster = services.roster();
-    let lookup = StoreLookup::reading(services, &roster);
+    let lookup = lookup_for(services, &roster, principal);
     let Some(bytes) = lookup.store.get(id)? else {
         return Ok(None);
     };
     let record = lookup.decode(&bytes)?;
-    if !principal.may_read(record.payload().tlp) {
+    if !principal.may_read_record(&record) {
         return Ok(None);
     }
     Ok(Some(record_objects(
@@ -84,6 +84,20 @@ fn readable_objects(
         &record,
         principal.readable(),
     )?))
+}
+
+/// How `principal` reads the store for STIX: sealed records opened only for the operator (for anyone
+/// else a sealed record has no STIX form, as on a node it is not addressed to).
+pub(super) fn lookup_for<'a>(
+    services: &'a NodeServices,
+    roster: &'a crate::membership::Roster,
+    principal: &Principal,
+) -> StoreLookup<'a> {
+    if principal.may_read_sealed() {
+        StoreLookup::reading(services, roster)
+    } else {
+        StoreLookup::plain(services.store())
+    }
 }
 
 /// Query of `GET /v1/stix`.
@@ -141,7 +155,13 @@ pub(super) async fn get_bundle(
     let permit = state.blocking_permit().await?;
     let body = streamed(permit, "STIX bundle", move |out| {
         let roster = services.roster();
-        write_bundle(StoreLookup::reading(&services, &roster), bands, &kinds, out).map(|_| ())
+        write_bundle(
+            lookup_for(&services, &roster, &principal),
+            bands,
+            &kinds,
+            out,
+        )
+        .map(|_| ())
     });
     Ok(([(header::CONTENT_TYPE, STIX_MEDIA_TYPE)], body).into_response())
 }

@@ -68,7 +68,11 @@ pub(super) async fn live(
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.trim().parse::<u64>().ok());
     let from = last_event.map(|last| last.saturating_add(1)).or(query.from);
-    let render: Render = Arc::new(|services, record, index, added_us| {
+    let sealed = principal.may_read_sealed();
+    let render: Render = Arc::new(move |services, record, index, added_us| {
+        if !sealed && super::principal::is_sealed(record) {
+            return None;
+        }
         let json = record_json(services, record, Some((index, added_us)));
         let data = serde_json::to_string(&json).unwrap_or_default();
         Some(

@@ -63,22 +63,50 @@ impl Harness {
     /// A harness with these `[api]` settings and consumers.
     fn with_access(
         listen: &str,
-        (api, taxii): (
+        access: (
             crate::datadir::config::ApiConfig,
             crate::datadir::config::TaxiiConfig,
         ),
     ) -> Self {
+        Self::build(listen, access, false)
+    }
+
+    /// Like [`Harness::with_access`], with encryption keys for both members and this node: records
+    /// can be sealed to CERT-B, and this node opens what is sealed to it.
+    fn sealing(
+        listen: &str,
+        access: (
+            crate::datadir::config::ApiConfig,
+            crate::datadir::config::TaxiiConfig,
+        ),
+    ) -> Self {
+        Self::build(listen, access, true)
+    }
+
+    fn build(
+        listen: &str,
+        (api, taxii): (
+            crate::datadir::config::ApiConfig,
+            crate::datadir::config::TaxiiConfig,
+        ),
+        sealing: bool,
+    ) -> Self {
+        use certnet_protocol::sealed::EncryptionSecret;
         let dir = tempfile::tempdir().unwrap();
         let net = NetworkId::dev();
         let mut roster = Roster::new(net.clone());
-        for (name, key) in [("CERT-T", author()), ("CERT-B", other())] {
+        let secret = |seed: u8| EncryptionSecret::from_bytes([seed; 32]);
+        for (name, key, seed) in [("CERT-T", author(), 7), ("CERT-B", other(), 8)] {
+            let keys = if sealing {
+                vec![secret(seed).public()]
+            } else {
+                vec![]
+            };
             roster
-                .add_member(Member::new(
-                    name.parse().unwrap(),
-                    key.public(),
-                    vec![],
-                    vec![],
-                ))
+                .add_member(
+                    Member::new(name.parse().unwrap(), key.public(), vec![], vec![])
+                        .with_encryption_keys(keys),
+                )
                 .unwrap();
         }
         let store = Store::open(&StoreConfig {
@@ -89,15 +117,17 @@ impl Harness {
             disk: None,
         })
         .unwrap();
-        let services = Arc::new(
-            NodeServices::new(
-                Arc::new(store),
-                crate::membership::RosterCell::new(roster),
-                author(),
-                Arc::new(Metrics::new()),
-            )
-            .unwrap(),
-        );
+        let mut services = NodeServices::new(
+            Arc::new(store),
+            crate::membership::RosterCell::new(roster),
+            author(),
+            Arc::new(Metrics::new()),
+        )
+        .unwrap();
+        if sealing {
+            services = services.with_encryption(vec![secret(7)]);
+        }
+        let services = Arc::new(services);
         let token = ApiToken::generate().unwrap();
         let (handle, node) = Node::new(identity());
         tokio::spawn(node.run(std::future::pending()));

@@ -148,6 +148,7 @@ impl Selection {
                 until: day("until", some(&q.until), true)?,
                 readable: principal.readable(),
                 include_revoked: true,
+                sealed: principal.may_read_sealed(),
             },
             text: some(&q.q).map(|t| t.to_lowercase()),
             indicator: some(&q.indicator),

@@ -154,7 +154,7 @@ impl Signed {
 
 /// Whether a sealed record may be shown to this session (only to the node's own organisation).
 pub(crate) fn may_see_sealed(principal: &Principal) -> bool {
-    matches!(principal, Principal::Operator)
+    principal.may_read_sealed()
 }
 
 /// A whole page: head, navigation, `body`.

@@ -29,7 +29,7 @@ use super::{ApiState, Route};
 use crate::services::now_ms;
 use crate::stix::STIX_MEDIA_TYPE;
 use crate::stix::ids::{timestamp, timestamp_us, uuid_from_name};
-use crate::stix::log::{StixLogError, StoreLookup};
+use crate::stix::log::StixLogError;
 use crate::store::BandSet;
 
 /// The TAXII media type.
@@ -433,10 +433,15 @@ async fn page(
     )?;
     let services = state.services.clone();
     let q = query.clone();
+    let principal = principal.clone();
     let page = state
         .blocking(move || {
             let roster = services.roster();
-            scan(StoreLookup::reading(&services, &roster), band, &q)
+            scan(
+                super::stix::lookup_for(&services, &roster, &principal),
+                band,
+                &q,
+            )
         })
         .await??;
     Ok((query, page))

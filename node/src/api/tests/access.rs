@@ -377,3 +377,84 @@ async fn the_live_stream_follows_the_same_rule() {
     let got = h.send(remote).await;
     got.error(StatusCode::UNAUTHORIZED, "unauthorized", &[]);
 }
+
+/// A sealed record (addressed to named members) reaches only the operator: a consumer whose bands
+/// cover its marking gets it on no read route, in no STIX bundle or TAXII page, in no live event and
+/// no console page.
+#[tokio::test]
+async fn sealed_records_reach_only_the_operator_on_every_read_route() {
+    const SEALED_TITLE: &str = "Sealed-Title-Bittern";
+    let h = Harness::sealing(LOOPBACK, consumers());
+    let mut body = titled("amber", SEALED_TITLE);
+    body["to"] = json!(["CERT-B"]);
+    let sealed = h.publish(&body).await;
+    h.publish(&titled("amber", AMBER_TITLE)).await;
+    h.post("/v1/log/checkpoint", &json!(null)).await;
+    let op = format!("Bearer {}", h.t());
+    let own = format!("Bearer {OWN_SOC}");
+    // The operator reads it (opened: this node is a recipient).
+    let got = h
+        .send(with(
+            &Method::GET,
+            &format!("/v1/records/{sealed}"),
+            &[("host", LOOPBACK), ("authorization", &op)],
+        ))
+        .await;
+    assert!(leaks(&got, &[SEALED_TITLE]).is_some(), "{}", got.json);
+    // The own organisation's consumer reads AMBER, and still never the sealed record.
+    let amber = collection_id(Tlp::Amber);
+    let gets = [
+        "/v1/records".to_owned(),
+        "/v1/records?tlp=amber".to_owned(),
+        format!("/v1/records/{sealed}"),
+        format!("/v1/records/{sealed}/raw"),
+        format!("/v1/records/{sealed}/stix"),
+        "/v1/stix?tlp=amber".to_owned(),
+        format!("/taxii2/certnet/collections/{amber}/objects/"),
+        "/v1/indicators/tax-refund.example".to_owned(),
+        "/v1/forks".to_owned(),
+    ];
+    let mut saw_amber = 0;
+    for uri in &gets {
+        let got = h
+            .send(with(
+                &Method::GET,
+                uri,
+                &[
+                    ("host", LOOPBACK),
+                    ("accept", "*/*"),
+                    ("authorization", &own),
+                ],
+            ))
+            .await;
+        assert!(
+            leaks(&got, &[SEALED_TITLE]).is_none(),
+            "GET {uri}: {}",
+            got.status
+        );
+        saw_amber += usize::from(leaks(&got, &[AMBER_TITLE]).is_some());
+        if uri.contains(&sealed.to_string()) {
+            assert_eq!(got.status, StatusCode::NOT_FOUND, "GET {uri}");
+        }
+    }
+    assert!(
+        saw_amber >= 4,
+        "the consumer reads AMBER: {saw_amber} routes showed it"
+    );
+    // The live stream, from the start of the log.
+    let stream = h
+        .router
+        .clone()
+        .oneshot(with(
+            &Method::GET,
+            "/v1/records/stream?from=0",
+            &[("host", LOOPBACK), ("authorization", &own)],
+        ))
+        .await
+        .unwrap();
+    let seen = read_stream(stream.into_body(), AMBER_TITLE, Duration::from_secs(10)).await;
+    assert!(
+        seen.contains(AMBER_TITLE) && !seen.contains(SEALED_TITLE),
+        "{seen}"
+    );
+}
