@@ -10,7 +10,7 @@ use maud::{Markup, html};
 
 use super::super::records::decode_stored;
 use super::super::{ApiError, ApiState};
-use super::{Signed, duration_ms, error_page, layout, may_see_sealed};
+use super::{Signed, duration_ms, error_page, layout};
 use crate::services::NodeServices;
 
 const DAY_MS: u64 = 86_400_000;
@@ -57,7 +57,7 @@ fn gather(
         };
         let record = services.present(decode_stored(&entry.bytes)?);
         let p = record.payload();
-        if !readable.contains(p.tlp) || (record.audience().is_some() && !sealed) {
+        if !readable.contains(p.tlp) || (!sealed && super::super::principal::is_sealed(&record)) {
             continue;
         }
         let added_ms = entry.added_us / 1000;
@@ -85,7 +85,7 @@ fn gather(
 pub(super) async fn page(State(state): State<ApiState>, signed: Signed) -> Response {
     let services = state.services.clone();
     let readable = signed.principal().readable();
-    let sealed = may_see_sealed(signed.principal());
+    let sealed = signed.principal().may_read_sealed();
     let now = crate::services::now_ms();
     let activity = match state
         .blocking(move || gather(&services, readable, sealed, now))

@@ -19,7 +19,7 @@ use super::super::principal::Principal;
 use super::super::records::{Filter, current, decode_stored, record_json};
 use super::super::wire::RecordJson;
 use super::super::{ApiError, ApiQuery, ApiState, stream};
-use super::{Signed, duration_ms, error_page, layout, may_see_sealed, time, tlp_badge};
+use super::{Signed, duration_ms, error_page, layout, time, tlp_badge};
 use crate::services::NodeServices;
 use crate::store::{BandSet, StoreError};
 
@@ -97,7 +97,6 @@ pub(crate) struct Selection {
     filter: Filter,
     text: Option<String>,
     indicator: Option<String>,
-    sealed: bool,
 }
 
 impl Selection {
@@ -152,15 +151,11 @@ impl Selection {
             },
             text: some(&q.q).map(|t| t.to_lowercase()),
             indicator: some(&q.indicator),
-            sealed: may_see_sealed(principal),
         })
     }
 
     /// Whether a listed record passes the filters the log's entries do not answer alone.
     fn shows(&self, json: &RecordJson) -> bool {
-        if json.sealed && !self.sealed {
-            return false;
-        }
         match &self.text {
             None => true,
             Some(text) => {
@@ -185,7 +180,7 @@ impl Selection {
         record: &Record,
         logged: (u64, u64),
     ) -> Result<Option<RecordJson>, ApiError> {
-        if !self.filter.matches(record.payload()) {
+        if !self.filter.shows(record) {
             return Ok(None);
         }
         let mut json = record_json(services, record, Some(logged));
@@ -266,8 +261,7 @@ fn by_indicator(
     size: u64,
 ) -> Result<FeedPage, ApiError> {
     let wanted = super::super::indicators::parse(value, None)?;
-    let visible =
-        |r: &Record| principal.may_read(r.payload().tlp) && (r.audience().is_none() || sel.sealed);
+    let visible = |r: &Record| principal.may_read_record(r);
     let found = services.lookup_indicator(&wanted, INDICATOR_ENTRIES, visible)?;
     let store = services.store();
     let mut rows = Vec::new();

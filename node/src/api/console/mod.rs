@@ -152,11 +152,6 @@ impl Signed {
     }
 }
 
-/// Whether a sealed record may be shown to this session (only to the node's own organisation).
-pub(crate) fn may_see_sealed(principal: &Principal) -> bool {
-    principal.may_read_sealed()
-}
-
 /// A whole page: head, navigation, `body`.
 pub(crate) fn layout(title: &str, signed: Option<&Signed>, body: Markup) -> Response {
     let markup = html! {

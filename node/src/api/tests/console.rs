@@ -423,3 +423,38 @@ async fn the_feed_filters_and_pages_newest_first() {
         "{search}"
     );
 }
+
+#[tokio::test]
+async fn a_consumer_signs_in_with_its_name_and_password_and_reads_its_bands() {
+    use super::taxii::{MISP_PASSWORD, MISP_USER, consumers};
+    let h = Harness::with_access(LOOPBACK, consumers(false));
+    h.publish(&titled("amber", AMBER_TITLE)).await;
+    h.publish(&titled("amber+strict", "Console-Strict-Godwit"))
+        .await;
+    let login = |user: &str, password: &str| {
+        let body = serde_urlencoded::to_string([("user", user), ("password", password)]).unwrap();
+        form("/ui/login", &body, None)
+    };
+    let wrong = h.send(login(MISP_USER, "not-the-password")).await;
+    assert_eq!(wrong.status, StatusCode::UNAUTHORIZED);
+    assert!(!wrong.headers.contains_key(header::SET_COOKIE));
+    let unknown = h.send(login("nobody", MISP_PASSWORD)).await;
+    assert_eq!(unknown.status, StatusCode::UNAUTHORIZED);
+    let got = h.send(login(MISP_USER, MISP_PASSWORD)).await;
+    assert_eq!(got.status, StatusCode::SEE_OTHER, "{}", text(&got));
+    let cookie = got.headers[header::SET_COOKIE]
+        .to_str()
+        .unwrap()
+        .trim_start_matches("certnet_console=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
+    let feed = text(&h.send(page("/ui/", Some(&cookie))).await);
+    assert!(feed.contains(AMBER_TITLE), "its bands include AMBER");
+    assert!(
+        !feed.contains("Console-Strict-Godwit"),
+        "not its own organisation"
+    );
+    assert!(feed.contains("consumer:misp"));
+}

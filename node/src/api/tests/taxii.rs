@@ -17,8 +17,8 @@ use crate::datadir::config::{
 };
 
 const SIEM_TOKEN: &str = "siem-token-0123456789";
-const MISP_USER: &str = "misp";
-const MISP_PASSWORD: &str = "misp-password-9876";
+pub(super) const MISP_USER: &str = "misp";
+pub(super) const MISP_PASSWORD: &str = "misp-password-9876";
 
 fn sha(text: &str) -> [u8; 32] {
     Sha256::digest(text.as_bytes()).into()
@@ -26,7 +26,7 @@ fn sha(text: &str) -> [u8; 32] {
 
 /// Consumers: a SIEM reading CLEAR and GREEN by bearer token, a MISP reading CLEAR, GREEN and AMBER by
 /// HTTP Basic (an Argon2id hash); with `public_clear`, anonymous callers read CLEAR from anywhere.
-fn consumers(public_clear: bool) -> (ApiConfig, TaxiiConfig) {
+pub(super) fn consumers(public_clear: bool) -> (ApiConfig, TaxiiConfig) {
     let reach = if public_clear {
         Reach::Anywhere
     } else {
