@@ -51,12 +51,13 @@ pub(super) async fn lookup(
             format!("limit must be 1 to {MAX_LIMIT}"),
         ));
     }
+    let sealed = principal.may_read_sealed();
     let services = state.services.clone();
     let report = state
         .blocking(move || {
             let visible = |r: &Record| may_see(&principal, r);
             let found = services.lookup_indicator(&wanted, limit, visible)?;
-            render(&services, found, readable)
+            render(&services, found, readable, sealed)
         })
         .await??;
     Ok(Json(report))
@@ -89,6 +90,7 @@ fn render(
     services: &crate::services::NodeServices,
     found: Lookup,
     readable: BandSet,
+    sealed: bool,
 ) -> Result<IndicatorReport, ApiError> {
     let mut records = Vec::with_capacity(found.hits.len());
     for hit in &found.hits {
@@ -99,7 +101,7 @@ fn render(
             None => None,
         };
         let mut json = record_json(services, &hit.record, logged);
-        json.current = current(services, &hit.record, readable)?;
+        json.current = current(services, &hit.record, readable, sealed)?;
         records.push(IndicatorRecord {
             role: hit.role.as_str().to_owned(),
             first_seen: hit.seen.0,

@@ -352,7 +352,7 @@ fn scan(
         }
         let record = services.present(decode_stored(&entry.bytes)?);
         if filter.shows(&record) {
-            let current = current(services, &record, filter.readable)?;
+            let current = current(services, &record, filter.readable, filter.sealed)?;
             if !filter.include_revoked && current.as_ref().is_some_and(|c| c.revoked) {
                 continue;
             }
@@ -373,11 +373,13 @@ fn scan(
 
 /// A listed record as it stands now: `None` for kinds without a current view (updates, revokes,
 /// unknown kinds, sealed records this node cannot read). `readable`: the caller's bands (a revoke
-/// reason in another band is not shown).
+/// reason in another band is not shown); `sealed`: whether the caller may read sealed records (else
+/// sealed updates and revokes are left out of the view).
 pub(super) fn current(
     services: &NodeServices,
     record: &Record,
     readable: BandSet,
+    sealed: bool,
 ) -> Result<Option<Current>, ApiError> {
     let p = record.payload();
     if !matches!(
@@ -386,7 +388,7 @@ pub(super) fn current(
     ) {
         return Ok(None);
     }
-    let referrers = services.referrers(&record.id())?;
+    let referrers = services.referrers_as(&record.id(), sealed)?;
     let pairs: Vec<(RecordId, &Payload)> =
         referrers.iter().map(|r| (r.id(), r.payload())).collect();
     let view = current_view(p, &pairs);
@@ -621,7 +623,7 @@ fn view(
         Err(e) => (decode_stored(&bytes)?, Some(e.to_string())),
     };
     let record = services.present(record);
-    let referrers = services.referrers(id)?;
+    let referrers = services.referrers_as(id, principal.may_read_sealed())?;
     let pairs: Vec<(RecordId, &Payload)> =
         referrers.iter().map(|r| (r.id(), r.payload())).collect();
     let current = current_view(record.payload(), &pairs);

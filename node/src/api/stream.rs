@@ -155,6 +155,10 @@ async fn read_step(
             let mut next = size;
             for index in store.band_entries(readable, from) {
                 let index = index?;
+                // Entries appended after `size` was read are the next step's.
+                if index >= size {
+                    break;
+                }
                 if events.len() == STEP {
                     next = index;
                     break;

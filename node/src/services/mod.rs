@@ -138,8 +138,17 @@ impl NodeServices {
     /// Every record whose refs name `target`, as this node reads them: clear ones from the log's
     /// index, and sealed ones this node opened (their bodies' refs).
     pub fn referrers(&self, target: &RecordId) -> Result<Vec<Record>, StoreError> {
+        self.referrers_as(target, true)
+    }
+
+    /// [`NodeServices::referrers`] for a reader who may or may not read sealed records: without
+    /// `sealed`, only the clear ones (a sealed update's content never reaches such a reader through
+    /// its target's current view).
+    pub fn referrers_as(&self, target: &RecordId, sealed: bool) -> Result<Vec<Record>, StoreError> {
         let mut bytes = self.store.referrers(target)?;
-        bytes.extend(self.store.sealed_referrers(target)?);
+        if sealed {
+            bytes.extend(self.store.sealed_referrers(target)?);
+        }
         bytes.iter().map(|b| self.read_stored(b)).collect()
     }
 

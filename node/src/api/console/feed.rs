@@ -184,7 +184,7 @@ impl Selection {
             return Ok(None);
         }
         let mut json = record_json(services, record, Some(logged));
-        json.current = current(services, record, self.filter.readable)?;
+        json.current = current(services, record, self.filter.readable, self.filter.sealed)?;
         Ok(self.shows(&json).then_some(json))
     }
 }
@@ -446,7 +446,13 @@ pub(super) async fn stream(
         Err(e) => return e.into_response(),
     };
     let readable = principal.readable();
+    // A session signed out or expired while its stream is open gets no more rows.
+    let sessions = state.console.clone();
+    let key = signed.0.key;
     let render: stream::Render = Arc::new(move |services, record, index, added_us| {
+        if !sessions.is_live(&key) {
+            return None;
+        }
         let json = sel.row_json(services, record, (index, added_us)).ok()??;
         let frozen = services
             .store()

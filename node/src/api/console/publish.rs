@@ -49,6 +49,8 @@ const fn field(name: &'static str, label: &'static str, input: Input) -> Field {
 }
 
 const SEVERITY: &[&str] = &["medium", "low", "high", "critical"];
+/// An advisory's severity is optional.
+const SEVERITY_OPTIONAL: &[&str] = &["", "low", "medium", "high", "critical"];
 const STATUS: &[&str] = &["new", "investigating", "contained", "resolved"];
 const TYPES: &[&str] = &[
     "", "ipv4", "ipv6", "cidr", "domain", "url", "email", "sha256", "sha1", "md5", "cve", "asn",
@@ -80,7 +82,7 @@ fn fields(kind: &str) -> &'static [Field] {
     const ADVISORY: &[Field] = &[
         field("title", "Title", Text { required: true }),
         field("summary", "Summary", Area { required: true }),
-        field("severity", "Severity", Choice(SEVERITY)),
+        field("severity", "Severity", Choice(SEVERITY_OPTIONAL)),
         field("cves", "CVEs (comma-separated)", List),
         field("products", "Products (comma-separated)", List),
         field("references", "Reference URLs (one per line)", Lines),
@@ -128,6 +130,8 @@ impl Values {
         let pairs: Vec<(String, String)> = super::parse_form(body)?;
         let mut v = Values::default();
         for (k, value) in pairs {
+            // Browsers send a textarea's line breaks as CRLF; records carry LF only.
+            let value = value.replace("\r\n", "\n");
             if k == "to" {
                 v.to.push(value);
             } else {
@@ -170,9 +174,11 @@ impl Values {
 /// Errors to show: by field name (`""`: above the form).
 type Errors = BTreeMap<String, String>;
 
-/// The content the form's fields make for `kind`, or the fields that cannot become content.
-fn content(kind: &str, v: &Values) -> Result<Value, Errors> {
-    let mut out = Map::new();
+/// The content the form's fields make for `kind`, or the fields that cannot become content. `base`:
+/// the content an update starts from (fields the form does not show, such as `first_seen`, are
+/// kept; a form field left empty removes its value).
+fn content(kind: &str, v: &Values, base: Option<Map<String, Value>>) -> Result<Value, Errors> {
+    let mut out = base.unwrap_or_default();
     let mut errors = Errors::new();
     for f in fields(kind) {
         let text = v.get(f.name).trim();
@@ -216,9 +222,10 @@ fn content(kind: &str, v: &Values) -> Result<Value, Errors> {
                 (!items.is_empty()).then_some(Value::Array(items))
             }
         };
-        if let Some(value) = value {
-            out.insert(f.name.to_owned(), value);
-        }
+        match value {
+            Some(value) => out.insert(f.name.to_owned(), value),
+            None => out.remove(f.name),
+        };
     }
     // An indicator without a type takes the one its value shows.
     if kind == "indicator" && v.get("type").is_empty() {
@@ -242,23 +249,30 @@ fn content(kind: &str, v: &Values) -> Result<Value, Errors> {
     }
 }
 
-/// The form field an API error names: `content.title …` → `title`, `refs[0] …` → `refs`.
-fn field_of(error: &ApiError) -> String {
-    let m = error.message();
+/// The form field an API error names (`content.title …` → `title`, `content.incident.title …` in an
+/// update → `title`, `refs[0] …` → `refs`), or `""` (above the form) when the form has no such field.
+fn field_of(error: &ApiError, kind: &str) -> String {
     if error.code() == "tlp_red" {
         return "to".into();
     }
-    let rest = m.strip_prefix("content.").unwrap_or(m);
+    let m = error.message();
+    let (rest, content) = match m.strip_prefix("content.") {
+        Some(rest) => {
+            let inner = format!("{kind}.");
+            (rest.strip_prefix(inner.as_str()).unwrap_or(rest), true)
+        }
+        None => (m, false),
+    };
     let name: String = rest
         .chars()
         .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
         .collect();
-    let known = |n: &str| ["refs", "tlp", "to"].contains(&n) || m.starts_with("content.");
-    if !name.is_empty() && known(&name) {
-        name
+    let on_form = if content {
+        fields(kind).iter().any(|f| f.name == name)
     } else {
-        String::new()
-    }
+        ["refs", "tlp", "to"].contains(&name.as_str())
+    };
+    if on_form { name } else { String::new() }
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -296,6 +310,9 @@ pub(super) async fn form(
             Ok(view) => {
                 let target_kind = view.0.record.kind.clone();
                 values = Values::from_content(&target_kind, &view.0.view.content);
+                values
+                    .fields
+                    .insert("base".into(), view.0.view.content.to_string());
                 values
                     .fields
                     .insert("refs".into(), view.0.record.id.clone());
@@ -338,7 +355,11 @@ pub(super) async fn submit(
     }
     let of = Some(values.get("of").to_owned()).filter(|o| !o.is_empty());
     let fields_kind = of.as_deref().unwrap_or(&kind);
-    let content = match content(fields_kind, &values) {
+    let base = match serde_json::from_str::<Value>(values.get("base")) {
+        Ok(Value::Object(map)) if kind == "update" => Some(map),
+        _ => None,
+    };
+    let content = match content(fields_kind, &values, base) {
         Ok(c) if kind == "update" => json!({ fields_kind: c }),
         Ok(c) => c,
         Err(errors) => {
@@ -378,7 +399,7 @@ pub(super) async fn submit(
         Ok((_, answer)) => Redirect::to(&format!("/ui/records/{}", answer.0.id)).into_response(),
         Err(e) => {
             let mut errors = Errors::new();
-            errors.insert(field_of(&e), e.message().to_owned());
+            errors.insert(field_of(&e, fields_kind), e.message().to_owned());
             render(
                 &state,
                 &signed,
@@ -417,7 +438,13 @@ fn render(
         .filter(|m| *m.author_key() != own)
         .map(|m| m.name().to_string())
         .collect();
-    let needs_target = matches!(kind, "update" | "revoke" | "sighting");
+    // An update or revoke applies to exactly one record; a sighting may name the record it saw.
+    let needs_target = matches!(kind, "update" | "revoke");
+    let refs_label = match kind {
+        "update" | "revoke" => "Target record (id or prefix)",
+        "sighting" => "Sighted record (id or prefix; optional when indicators are given)",
+        _ => "Related records (ids, optional)",
+    };
     let fields_kind = of.unwrap_or(kind);
     let error_at = |name: &str| -> Markup {
         html! { @if let Some(e) = errors.get(name) { span.field-error id={ "error-" (name) } { (e) } } }
@@ -438,16 +465,16 @@ fn render(
             form.publish method="post" action="/ui/publish" {
                 (csrf_field(signed))
                 input type="hidden" name="kind" value=(kind);
-                @if let Some(of) = of { input type="hidden" name="of" value=(of); p { "Updating a record of kind " strong { (of) } ": its complete new content." } }
+                @if let Some(of) = of {
+                    input type="hidden" name="of" value=(of);
+                    input type="hidden" name="base" value=(values.get("base"));
+                    p { "Updating a record of kind " strong { (of) } ": its complete new content (fields not shown here are kept)." }
+                }
                 label { "TLP" select name="tlp" {
                     @for t in TLPS { option value=(t) selected[*t == values.get("tlp")] { (t.to_ascii_uppercase()) } }
                 } (error_at("tlp")) }
-                @if needs_target || !values.get("refs").is_empty() {
-                    label { (if needs_target { "Target record (id or prefix)" } else { "Related records (ids)" })
-                        input type="text" name="refs" value=(values.get("refs")) required[needs_target]; (error_at("refs")) }
-                } @else {
-                    label { "Related records (ids, optional)" input type="text" name="refs" value=(values.get("refs")); (error_at("refs")) }
-                }
+                label { (refs_label)
+                    input type="text" name="refs" value=(values.get("refs")) required[needs_target]; (error_at("refs")) }
                 @for f in fields(fields_kind) {
                     label data-field=(f.name) { (f.label)
                         @match f.input {
@@ -504,7 +531,7 @@ mod tests {
             ("indicators", "Evil.Example.\nhxxp://evil[.]example/x\n"),
             ("references", ""),
         ]);
-        let c = content("incident", &v).unwrap();
+        let c = content("incident", &v, None).unwrap();
         assert_eq!(c["title"], "Phishing wave");
         assert_eq!(c["categories"], json!(["phishing", "fraud"]));
         assert_eq!(
@@ -521,27 +548,38 @@ mod tests {
             ("indicators", "not an indicator at all!"),
             ("summary", "x"),
         ]);
-        let errors = content("incident", &v).unwrap_err();
+        let errors = content("incident", &v, None).unwrap_err();
         assert!(errors["indicators"].starts_with("line 1"), "{errors:?}");
         let v = values(&[("count", "many")]);
-        assert!(content("sighting", &v).unwrap_err().contains_key("count"));
+        assert!(
+            content("sighting", &v, None)
+                .unwrap_err()
+                .contains_key("count")
+        );
         // An empty required field is sent, so validation names it.
         let v = values(&[("summary", "x")]);
-        assert_eq!(content("incident", &v).unwrap()["title"], "");
+        assert_eq!(content("incident", &v, None).unwrap()["title"], "");
     }
 
     #[test]
     fn api_errors_land_beside_their_field() {
         let e = ApiError::unprocessable("invalid_record", "content.title must not be empty");
-        assert_eq!(field_of(&e), "title");
+        assert_eq!(field_of(&e, "incident"), "title");
         let e = ApiError::unprocessable("invalid_record", "content.indicators[2].value is bad");
-        assert_eq!(field_of(&e), "indicators");
+        assert_eq!(field_of(&e, "incident"), "indicators");
+        // An update's errors name the target kind's field.
+        let e =
+            ApiError::unprocessable("invalid_record", "content.incident.title must not be empty");
+        assert_eq!(field_of(&e, "incident"), "title");
+        // A field the form does not show: above the form, not lost.
+        let e = ApiError::unprocessable("invalid_record", "content.first_seen is after last_seen");
+        assert_eq!(field_of(&e, "incident"), "");
         let e = ApiError::unprocessable("invalid_record", "refs[0] must be a record id");
-        assert_eq!(field_of(&e), "refs");
+        assert_eq!(field_of(&e, "incident"), "refs");
         let e = ApiError::unprocessable("tlp_red", "red needs recipients");
-        assert_eq!(field_of(&e), "to");
+        assert_eq!(field_of(&e, "incident"), "to");
         let e = ApiError::unprocessable("duplicate", "identical to record …");
-        assert_eq!(field_of(&e), "");
+        assert_eq!(field_of(&e, "incident"), "");
     }
 
     #[test]
@@ -551,6 +589,17 @@ mod tests {
         let v = Values::from_content("incident", &c);
         assert_eq!(v.get("indicators"), "192.0.2.1");
         assert_eq!(v.get("labels"), "a, b");
-        assert_eq!(content("incident", &v).unwrap(), c);
+        assert_eq!(content("incident", &v, None).unwrap(), c);
+        // Fields the form does not show survive an update; a field emptied on the form goes.
+        let mut with_times = c.clone();
+        with_times["first_seen"] = json!(1_767_225_600_000u64);
+        let Value::Object(base) = with_times.clone() else {
+            panic!()
+        };
+        let mut edited = Values::from_content("incident", &with_times);
+        edited.fields.insert("labels".into(), String::new());
+        let updated = content("incident", &edited, Some(base)).unwrap();
+        assert_eq!(updated["first_seen"], json!(1_767_225_600_000u64));
+        assert!(updated.get("labels").is_none());
     }
 }

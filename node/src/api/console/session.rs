@@ -30,6 +30,9 @@ pub(crate) const IDLE: Duration = Duration::from_secs(8 * 3600);
 pub(crate) const MAX_AGE: Duration = Duration::from_secs(24 * 3600);
 /// Sessions alive at once; signing in past it drops the oldest.
 pub(crate) const MAX_SESSIONS: usize = 256;
+/// Sessions of one principal alive at once; its next sign-in drops its oldest (so one consumer's
+/// credentials cannot push everyone else's sessions out).
+pub(crate) const MAX_PER_PRINCIPAL: usize = 16;
 
 /// One signed-in browser.
 #[derive(Debug, Clone)]
@@ -81,6 +84,19 @@ impl Sessions {
         };
         let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
         live.retain(|_, s| alive(s, now));
+        let label = session.principal.label();
+        let mut own: Vec<([u8; 32], Instant)> = live
+            .values()
+            .filter(|s| s.principal.label() == label)
+            .map(|s| (s.key, s.last))
+            .collect();
+        own.sort_by_key(|(_, last)| *last);
+        for (key, _) in own
+            .iter()
+            .take((own.len() + 1).saturating_sub(MAX_PER_PRINCIPAL))
+        {
+            live.remove(key);
+        }
         while live.len() >= MAX_SESSIONS {
             let Some(oldest) = live.values().min_by_key(|s| s.last).map(|s| s.key) else {
                 break;
@@ -104,6 +120,16 @@ impl Sessions {
         }
         session.last = now;
         Some(session.clone())
+    }
+
+    /// Whether the session with this key is still live (not signed out, not expired).
+    pub(crate) fn is_live(&self, key: &[u8; 32]) -> bool {
+        let now = Instant::now();
+        self.live
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .get(key)
+            .is_some_and(|s| alive(s, now))
     }
 
     /// Ends a session.
@@ -185,14 +211,32 @@ mod tests {
     }
 
     #[test]
-    fn sessions_are_capped_oldest_first() {
+    fn sessions_are_capped_oldest_first_and_per_principal() {
+        use crate::store::BandSet;
         let sessions = Sessions::default();
-        let first = sessions.start(Principal::Operator);
+        let operator = sessions.start(Principal::Operator);
+        let consumer = |n: usize| Principal::Consumer {
+            name: format!("c{n}").into(),
+            bands: BandSet::NONE,
+            collections: BandSet::NONE,
+        };
+        // One consumer signing in again and again only replaces its own sessions.
+        let first = sessions.start(consumer(0));
         for _ in 0..MAX_SESSIONS {
-            sessions.start(Principal::Operator);
+            sessions.start(consumer(0));
+        }
+        assert_eq!(sessions.len(), 1 + MAX_PER_PRINCIPAL);
+        assert!(sessions.find(&with_cookie(&operator)).is_some());
+        assert!(sessions.find(&with_cookie(&first)).is_none());
+        // Many principals: the least recently used sessions go first (consumer 0's, then the
+        // operator's, used last by the `find` above).
+        let second = sessions.start(consumer(1));
+        for n in 2..=MAX_SESSIONS {
+            sessions.start(consumer(n));
         }
         assert_eq!(sessions.len(), MAX_SESSIONS);
-        assert!(sessions.find(&with_cookie(&first)).is_none());
+        assert!(sessions.find(&with_cookie(&operator)).is_none());
+        assert!(sessions.find(&with_cookie(&second)).is_some());
     }
 
     #[test]

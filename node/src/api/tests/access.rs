@@ -457,4 +457,144 @@ async fn sealed_records_reach_only_the_operator_on_every_read_route() {
         seen.contains(AMBER_TITLE) && !seen.contains(SEALED_TITLE),
         "{seen}"
     );
+    // The console, signed in as that consumer: pages and live rows.
+    let cookie = super::console::sign_in(&h, OWN_SOC).await;
+    for uri in [
+        "/ui/".to_owned(),
+        "/ui/?tlp=amber".to_owned(),
+        format!("/ui/records/{sealed}"),
+        format!("/ui/records/{sealed}/raw"),
+        "/ui/indicators?value=tax-refund.example".to_owned(),
+        "/ui/activity".to_owned(),
+        "/ui/federation".to_owned(),
+    ] {
+        let got = h.send(super::console::page(&uri, Some(&cookie))).await;
+        assert!(leaks(&got, &[SEALED_TITLE]).is_none(), "console GET {uri}");
+    }
+    let feed = h.send(super::console::page("/ui/", Some(&cookie))).await;
+    assert!(
+        leaks(&feed, &[AMBER_TITLE]).is_some(),
+        "the consumer's feed shows AMBER"
+    );
+    let live = h
+        .router
+        .clone()
+        .oneshot(super::console::page("/ui/stream?from=0", Some(&cookie)))
+        .await
+        .unwrap();
+    let seen = read_stream(live.into_body(), AMBER_TITLE, Duration::from_secs(10)).await;
+    assert!(
+        seen.contains(AMBER_TITLE) && !seen.contains(SEALED_TITLE),
+        "{seen}"
+    );
+}
+
+/// A member's update of its clear record, sealed to named members (this node among them), changes
+/// that record's current view for the operator only: a consumer's view, list and console never show
+/// the sealed update's content.
+#[tokio::test]
+async fn a_sealed_update_never_reaches_a_consumers_current_view() {
+    use certnet_protocol::record::{Content, Draft, FeedPosition, Kind, Update, sign_record};
+    use certnet_protocol::sealed::{EncryptionSecret, Recipient, SealContext, seal};
+    const SEALED_UPDATE: &str = "Sealed-Update-Osprey";
+    let h = Harness::sealing(LOOPBACK, consumers());
+    let net = h.services.net().to_owned();
+    let b = other();
+    let now = crate::services::now_ms();
+    // CERT-B's AMBER incident, in the clear.
+    let draft = sample::incident(1);
+    let incident = sign_record(
+        &net,
+        draft.clone(),
+        FeedPosition {
+            seq: 1,
+            prev: None,
+            time: now,
+        },
+        &b,
+    )
+    .unwrap();
+    h.ingest(&incident);
+    // Its update, sealed to CERT-T (this node) and CERT-B.
+    let Content::Incident(mut content) = draft.content else {
+        panic!("a sample incident")
+    };
+    content.title = SEALED_UPDATE.to_owned();
+    let update = Draft {
+        kind: Kind::Update,
+        tlp: draft.tlp,
+        refs: vec![incident.id()],
+        content: Content::Update(Update::Incident(content)),
+    };
+    let secret = |seed: u8| EncryptionSecret::from_bytes([seed; 32]);
+    let recipients = [
+        Recipient::new(author().public(), secret(7).public(), &secret(8)),
+        Recipient::new(b.public(), secret(8).public(), &secret(8)),
+    ];
+    let context = SealContext {
+        net: &net,
+        author: &b.public(),
+        seq: 2,
+    };
+    let mut rng = rand_core::UnwrapErr(getrandom::SysRng);
+    let sealed = seal(&update, &recipients, &context, &mut rng).unwrap();
+    let outer = sign_record(
+        &net,
+        Draft::sealed(draft.tlp, sealed),
+        FeedPosition {
+            seq: 2,
+            prev: Some(incident.id()),
+            time: now + 1,
+        },
+        &b,
+    )
+    .unwrap();
+    h.ingest(&outer);
+    // This node opens it (the follower), and the update counts in the operator's view.
+    tokio::spawn(crate::sealed::follower::follow(
+        h.services.clone(),
+        std::future::pending(),
+    ));
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while h.services.referrers(&incident.id()).unwrap().is_empty() {
+        assert!(tokio::time::Instant::now() < deadline, "never opened");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let op = format!("Bearer {}", h.t());
+    let uri = format!("/v1/records/{}", incident.id());
+    let got = h
+        .send(with(
+            &Method::GET,
+            &uri,
+            &[("host", LOOPBACK), ("authorization", &op)],
+        ))
+        .await;
+    assert_eq!(
+        got.json["view"]["content"]["title"], SEALED_UPDATE,
+        "{}",
+        got.json
+    );
+    // The own organisation's AMBER consumer: the record as CERT-B published it in the clear.
+    let own = format!("Bearer {OWN_SOC}");
+    for uri in [uri.clone(), "/v1/records?tlp=amber".to_owned()] {
+        let got = h
+            .send(with(
+                &Method::GET,
+                &uri,
+                &[("host", LOOPBACK), ("authorization", &own)],
+            ))
+            .await;
+        assert_eq!(got.status, StatusCode::OK, "GET {uri}");
+        assert!(
+            leaks(&got, &[SEALED_UPDATE]).is_none(),
+            "GET {uri}: {}",
+            got.json
+        );
+    }
+    let cookie = super::console::sign_in(&h, OWN_SOC).await;
+    for uri in ["/ui/".to_owned(), format!("/ui/records/{}", incident.id())] {
+        let got = h.send(super::console::page(&uri, Some(&cookie))).await;
+        assert_eq!(got.status, StatusCode::OK, "console GET {uri}");
+        assert!(leaks(&got, &[SEALED_UPDATE]).is_none(), "console GET {uri}");
+    }
 }
