@@ -56,7 +56,7 @@ pub(super) async fn lookup(
     let report = state
         .blocking(move || {
             let visible = |r: &Record| may_see(&principal, r);
-            let found = services.lookup_indicator(&wanted, limit, visible)?;
+            let found = services.lookup_indicator(&wanted, limit, sealed, visible)?;
             render(&services, found, readable, sealed)
         })
         .await??;

@@ -250,6 +250,7 @@ mod tests {
             .lookup_indicator(
                 &certnet_protocol::record::normalize::detect(value).unwrap(),
                 10,
+                true,
                 |_| true,
             )
             .unwrap();

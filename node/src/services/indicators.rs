@@ -75,14 +75,20 @@ pub struct Lookup {
 
 impl NodeServices {
     /// The records reporting or sighting `value` (canonical), reading at most `max` index entries.
-    /// `visible` says whether the caller may see a record (as this node reads it).
+    /// `visible` says whether the caller may see a record (as this node reads it); without `sealed`
+    /// `read_sealed` (a reader who may not read sealed records) views are built from clear referrers only, so a
+    /// sealed update or revoke neither shows nor hides anything.
     pub fn lookup_indicator(
         &self,
         value: &IndicatorValue,
         max: usize,
+        read_sealed: bool,
         visible: impl Fn(&Record) -> bool,
     ) -> Result<Lookup, StoreError> {
-        let sealed = self.keyring.index_digest(&value.value);
+        // The opened sealed records' index is read only for a reader who may see them.
+        let sealed = read_sealed
+            .then(|| self.keyring.index_digest(&value.value))
+            .flatten();
         let found = self.store.indicator_entries(&value.value, sealed, max)?;
         // The records the value is reported in: an update stands for its target.
         let mut subjects: Vec<RecordId> = Vec::new();
@@ -110,7 +116,7 @@ impl NodeServices {
                 continue;
             };
             let record = self.read_stored(&bytes)?;
-            let view = self.current_of(&record)?;
+            let view = self.current_of_as(&record, read_sealed)?;
             let reports = view
                 .content
                 .observables()
@@ -120,14 +126,14 @@ impl NodeServices {
                 continue;
             }
             // Sightings that name this record count as sightings of the value.
-            for referrer in self.referrers(&id)? {
+            for referrer in self.referrers_as(&id, read_sealed)? {
                 if referrer.payload().kind != Kind::Sighting
                     || seen_ids.contains(&referrer.id())
                     || !visible(&referrer)
                 {
                     continue;
                 }
-                let sighting_view = self.current_of(&referrer)?;
+                let sighting_view = self.current_of_as(&referrer, read_sealed)?;
                 if sighting_view.revoked.is_none() {
                     seen_ids.insert(referrer.id());
                     hits.push(hit(referrer, sighting_view));
@@ -148,7 +154,12 @@ impl NodeServices {
 
     /// `record`'s current view: its referrers (as this node reads them) applied.
     pub fn current_of(&self, record: &Record) -> Result<View, StoreError> {
-        let referrers = self.referrers(&record.id())?;
+        self.current_of_as(record, true)
+    }
+
+    /// [`NodeServices::current_of`] for a reader who may (`sealed`) or may not read sealed records.
+    pub fn current_of_as(&self, record: &Record, sealed: bool) -> Result<View, StoreError> {
+        let referrers = self.referrers_as(&record.id(), sealed)?;
         let pairs: Vec<_> = referrers.iter().map(|r| (r.id(), r.payload())).collect();
         Ok(certnet_protocol::view::current_view(
             record.payload(),

@@ -257,41 +257,11 @@ impl Store {
         from: u64,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
         let size = self.log_size();
-        let mut heads: Vec<BandIter<'_>> = bands
+        let heads = bands
             .iter()
-            .map(|tlp| {
-                let band = band_byte(tlp);
-                let iter = self
-                    .bands
-                    .range_from(&band_key(band, from))
-                    .take_while(move |item| item.as_ref().map_or(true, |(k, _)| k[0] == band))
-                    .map(|item| {
-                        let (k, _) = item.map_err(sled_err("read band index"))?;
-                        u64_be(&k[1..]).ok_or_else(|| StoreError::Corrupt("bad band key".into()))
-                    });
-                let boxed: Box<dyn Iterator<Item = Result<u64, StoreError>> + '_> = Box::new(iter);
-                boxed.peekable()
-            })
+            .map(|tlp| self.band_iter(band_byte(tlp), from, u64::MAX, false))
             .collect();
-        std::iter::from_fn(move || {
-            // The smallest next index among the bands; equal ones are consumed together.
-            let mut min: Option<u64> = None;
-            for head in heads.iter_mut() {
-                match head.peek() {
-                    Some(Err(_)) => return head.next(),
-                    Some(Ok(i)) => min = Some(min.map_or(*i, |m| m.min(*i))),
-                    None => {}
-                }
-            }
-            let min = min?;
-            for head in heads.iter_mut() {
-                if matches!(head.peek(), Some(Ok(i)) if *i == min) {
-                    head.next();
-                }
-            }
-            Some(Ok(min))
-        })
-        .take_while(move |item| item.as_ref().map_or(true, |i| *i < size))
+        merge(heads, false).take_while(move |item| item.as_ref().map_or(true, |i| *i < size))
     }
 
     /// Log indexes below `before` whose entries are tagged with any band of `bands`, newest first,
@@ -302,40 +272,29 @@ impl Store {
         before: u64,
     ) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
         let before = before.min(self.log_size());
-        let mut heads: Vec<BandIter<'_>> = bands
+        let heads = bands
             .iter()
-            .map(|tlp| {
-                let band = band_byte(tlp);
-                let iter = self
-                    .bands
-                    .range(&band_key(band, 0), &band_key(band, before))
-                    .rev()
-                    .map(|item| {
-                        let (k, _) = item.map_err(sled_err("read band index"))?;
-                        u64_be(&k[1..]).ok_or_else(|| StoreError::Corrupt("bad band key".into()))
-                    });
-                let boxed: Box<dyn Iterator<Item = Result<u64, StoreError>> + '_> = Box::new(iter);
-                boxed.peekable()
-            })
+            .map(|tlp| self.band_iter(band_byte(tlp), 0, before, true))
             .collect();
-        std::iter::from_fn(move || {
-            // The largest next index among the bands; equal ones are consumed together.
-            let mut max: Option<u64> = None;
-            for head in heads.iter_mut() {
-                match head.peek() {
-                    Some(Err(_)) => return head.next(),
-                    Some(Ok(i)) => max = Some(max.map_or(*i, |m| m.max(*i))),
-                    None => {}
-                }
-            }
-            let max = max?;
-            for head in heads.iter_mut() {
-                if matches!(head.peek(), Some(Ok(i)) if *i == max) {
-                    head.next();
-                }
-            }
-            Some(Ok(max))
-        })
+        merge(heads, true)
+    }
+
+    /// One band's log indexes in `from..before`, in log order or (`rev`) newest first.
+    fn band_iter(&self, band: u8, from: u64, before: u64, rev: bool) -> BandIter<'_> {
+        let entries = self
+            .bands
+            .range(&band_key(band, from), &band_key(band, before));
+        let keys: Box<dyn Iterator<Item = sled::Result<(sled::IVec, sled::IVec)>>> = if rev {
+            Box::new(entries.rev())
+        } else {
+            Box::new(entries)
+        };
+        let iter = keys.map(|item| {
+            let (k, _) = item.map_err(sled_err("read band index"))?;
+            u64_be(&k[1..]).ok_or_else(|| StoreError::Corrupt("bad band key".into()))
+        });
+        let boxed: Box<dyn Iterator<Item = Result<u64, StoreError>> + '_> = Box::new(iter);
+        boxed.peekable()
     }
 
     /// The log index of `author`'s first entry whose own TLP is `tlp`, if any.
@@ -357,6 +316,38 @@ pub(super) struct BandEntries {
 }
 
 type BandIter<'a> = std::iter::Peekable<Box<dyn Iterator<Item = Result<u64, StoreError>> + 'a>>;
+
+/// The indexes of several bands' iterators as one, each once: ascending, or (`rev`) descending.
+/// An error from any band is passed on as it comes.
+fn merge(
+    mut heads: Vec<BandIter<'_>>,
+    rev: bool,
+) -> impl Iterator<Item = Result<u64, StoreError>> + '_ {
+    std::iter::from_fn(move || {
+        // The next index among the bands; equal ones are consumed together.
+        let mut next: Option<u64> = None;
+        for head in heads.iter_mut() {
+            match head.peek() {
+                Some(Err(_)) => return head.next(),
+                Some(Ok(i)) => {
+                    next = Some(match next {
+                        None => *i,
+                        Some(n) if rev => n.max(*i),
+                        Some(n) => n.min(*i),
+                    });
+                }
+                None => {}
+            }
+        }
+        let next = next?;
+        for head in heads.iter_mut() {
+            if matches!(head.peek(), Some(Ok(i)) if *i == next) {
+                head.next();
+            }
+        }
+        Some(Ok(next))
+    })
+}
 
 /// Removes every key of `space`.
 fn clear(space: &Space) -> Result<(), StoreError> {

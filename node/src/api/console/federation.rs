@@ -12,7 +12,7 @@ use super::super::log::forks;
 use super::super::peers::{PeersResponse, block as block_peer, get_peers, unblock as unblock_peer};
 use super::super::{ApiError, ApiState};
 use super::{
-    CsrfForm, Signed, csrf_field, duration_ms, error_page, id_link, layout, parse_form, time,
+    CsrfForm, Signed, SignedForm, csrf_field, duration_ms, error_page, id_link, layout, time,
 };
 
 /// One author's row in the heads table.
@@ -147,17 +147,9 @@ pub(super) async fn page(State(state): State<ApiState>, signed: Signed) -> Respo
 /// `POST /ui/federation/{peer}/block` and `/unblock` (operator).
 pub(super) async fn block(
     State(state): State<ApiState>,
-    signed: Signed,
     Path((peer, action)): Path<(String, String)>,
-    body: axum::body::Bytes,
+    SignedForm(signed, _): SignedForm<CsrfForm>,
 ) -> Response {
-    let form: CsrfForm = match parse_form(&body) {
-        Ok(f) => f,
-        Err(e) => return error_page(Some(&signed), &e),
-    };
-    if let Some(refused) = signed.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     let principal = signed.principal().clone();
     let path = Ok(Path(peer));
     let done = match action.as_str() {

@@ -262,7 +262,12 @@ fn by_indicator(
 ) -> Result<FeedPage, ApiError> {
     let wanted = super::super::indicators::parse(value, None)?;
     let visible = |r: &Record| principal.may_read_record(r);
-    let found = services.lookup_indicator(&wanted, INDICATOR_ENTRIES, visible)?;
+    let found = services.lookup_indicator(
+        &wanted,
+        INDICATOR_ENTRIES,
+        principal.may_read_sealed(),
+        visible,
+    )?;
     let store = services.store();
     let mut rows = Vec::new();
     for hit in found.hits {

@@ -34,7 +34,7 @@ mod publish;
 mod record;
 pub(crate) mod session;
 
-use axum::extract::{FromRequestParts, Path, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, Method, StatusCode, header};
 use axum::middleware::Next;
@@ -127,6 +127,35 @@ impl<S: Send + Sync> FromRequestParts<S> for Signed {
             )
             .into_response()),
         }
+    }
+}
+
+/// A console form post: the signed-in session and the form's fields, once the session's CSRF token in
+/// the form checked out. Everything else is refused before the handler runs: no session 401, a
+/// missing or wrong token 403, an unreadable form 400. Every console `POST` but sign-in takes one.
+pub(crate) struct SignedForm<T>(pub(crate) Signed, pub(crate) T);
+
+impl<S: Send + Sync, T: serde::de::DeserializeOwned> FromRequest<S> for SignedForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, Self::Rejection> {
+        let (mut parts, body) = request.into_parts();
+        let signed = Signed::from_request_parts(&mut parts, state).await?;
+        let refuse = |e: &ApiError| error_page(Some(&signed), e);
+        let bytes = axum::body::to_bytes(body, super::MAX_BODY_BYTES)
+            .await
+            .map_err(|_| {
+                refuse(&ApiError::bad_request(
+                    "bad_form",
+                    "the form's body could not be read",
+                ))
+            })?;
+        let token: CsrfForm = parse_form(&bytes).map_err(|e| refuse(&e))?;
+        if let Some(refused) = signed.csrf_refusal(&token.csrf) {
+            return Err(refused);
+        }
+        let form = parse_form(&bytes).map_err(|e| refuse(&e))?;
+        Ok(SignedForm(signed, form))
     }
 }
 
@@ -370,17 +399,9 @@ pub(super) struct CsrfForm {
 
 async fn logout(
     State(state): State<ApiState>,
-    signed: Signed,
     conn: Option<axum::Extension<ConnInfo>>,
-    body: axum::body::Bytes,
+    SignedForm(signed, _): SignedForm<CsrfForm>,
 ) -> Response {
-    let form: CsrfForm = match parse_form(&body) {
-        Ok(f) => f,
-        Err(e) => return error_page(Some(&signed), &e),
-    };
-    if let Some(refused) = signed.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     state.console.end(&signed.0.key);
     let tls = conn.is_some_and(|c| c.0.tls);
     let mut response = Redirect::to("/ui/login").into_response();

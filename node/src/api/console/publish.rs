@@ -17,7 +17,7 @@ use serde_json::{Map, Value, json};
 use super::super::records::{get_one, publish};
 use super::super::wire::PublishRequest;
 use super::super::{ApiError, ApiJson, ApiPath, ApiQuery, ApiState};
-use super::{Signed, csrf_field, error_page, layout};
+use super::{Signed, SignedForm, csrf_field, error_page, layout};
 
 /// How a field is entered and becomes content.
 #[derive(Clone, Copy)]
@@ -126,8 +126,7 @@ impl Values {
         self.fields.get(name).map_or("", String::as_str)
     }
 
-    fn parse(body: &[u8]) -> Result<Self, ApiError> {
-        let pairs: Vec<(String, String)> = super::parse_form(body)?;
+    fn from_pairs(pairs: Vec<(String, String)>) -> Self {
         let mut v = Values::default();
         for (k, value) in pairs {
             // Browsers send a textarea's line breaks as CRLF; records carry LF only.
@@ -138,7 +137,7 @@ impl Values {
                 v.fields.insert(k, value);
             }
         }
-        Ok(v)
+        v
     }
 
     /// The form's values from a record's content (to start an update from).
@@ -336,16 +335,9 @@ pub(super) async fn form(
 /// `POST /ui/publish`.
 pub(super) async fn submit(
     State(state): State<ApiState>,
-    signed: Signed,
-    body: axum::body::Bytes,
+    SignedForm(signed, pairs): SignedForm<Vec<(String, String)>>,
 ) -> Response {
-    let values = match Values::parse(&body) {
-        Ok(v) => v,
-        Err(e) => return error_page(Some(&signed), &e),
-    };
-    if let Some(refused) = signed.csrf_refusal(values.get("csrf")) {
-        return refused;
-    }
+    let values = Values::from_pairs(pairs);
     let kind = values.get("kind").to_owned();
     if !KINDS.contains(&kind.as_str()) {
         return error_page(

@@ -22,7 +22,7 @@ use super::super::records::{get_one, get_raw};
 use super::super::stix::get_record_stix;
 use super::super::wire::{InclusionProofResponse, RecordView};
 use super::super::{ApiError, ApiPath, ApiQuery, ApiState};
-use super::{Signed, csrf_field, error_page, id_link, layout, parse_form, time, tlp_badge};
+use super::{Signed, SignedForm, csrf_field, error_page, id_link, layout, time, tlp_badge};
 
 /// The record view if this session may see it: the API's answer to the session's principal (a
 /// sealed record only for the operator: a consumer gets the 404 of a record the node does not hold).
@@ -374,24 +374,14 @@ async fn download(
 #[derive(Debug, Deserialize)]
 pub(super) struct CheckpointForm {
     #[serde(default)]
-    csrf: String,
-    #[serde(default)]
     back: String,
 }
 
 /// `POST /ui/checkpoint`: sign a checkpoint now (operator), then back to the record.
 pub(super) async fn checkpoint(
     State(state): State<ApiState>,
-    signed: Signed,
-    body: axum::body::Bytes,
+    SignedForm(signed, form): SignedForm<CheckpointForm>,
 ) -> Response {
-    let form: CheckpointForm = match parse_form(&body) {
-        Ok(f) => f,
-        Err(e) => return error_page(Some(&signed), &e),
-    };
-    if let Some(refused) = signed.csrf_refusal(&form.csrf) {
-        return refused;
-    }
     if let Err(e) = post_checkpoint(State(state), signed.principal().clone()).await {
         return error_page(Some(&signed), &e);
     }
